@@ -1,0 +1,24 @@
+"""gconv: fast grouped 2-D convolution for NumPy on the CPU, with PyTorch's semantics.
+
+    import gconv
+    y = gconv.conv2d(x, w, b, stride=1, padding=1, groups=32)   # as torch.nn.functional.conv2d
+    layer = gconv.Conv2d(128, 128, 3, padding=1, groups=32)     # as torch.nn.Conv2d
+    y = layer(x)
+
+The torch adapter (``gconv.torch``) is imported only on demand; ``import gconv`` never
+imports torch.
+"""
+from ._conv import Conv2d, conv2d, conv2d_output_shape
+from ._dispatch import ALGORITHMS
+from ._isa import available_isas, get_isa, set_isa
+from ._kernels import openmp_enabled
+from ._problem import ConvProblem
+from ._threads import get_num_threads, set_num_threads
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv2d", "Conv2d", "conv2d_output_shape", "ConvProblem", "ALGORITHMS",
+    "openmp_enabled", "get_num_threads", "set_num_threads",
+    "available_isas", "get_isa", "set_isa", "__version__",
+]

@@ -1,0 +1,399 @@
+"""The public front end: ``conv2d`` and ``Conv2d``.
+
+Every call goes: validate and normalise arguments -> one ConvProblem -> pick an
+implementation (gconv/_dispatch.py) -> plan the kernel (blocking, threads) -> prepare
+weights -> run the compiled kernel into a preallocated output. Everything up to the kernel
+depends only on the arguments' shapes, dtypes and options, so it is cached by those: a
+repeated call with the same signature goes straight to the kernel. The caller's arrays are
+never written to (except ``out``).
+"""
+import numpy as np
+
+from . import _activation, _dispatch, _isa, _threads
+from ._problem import ConvProblem
+from ._reference import apply_activation
+from ._validation import (as_float_array, as_int, build_problem, check_groups,
+                          check_padding_mode, check_same_dtype, normalize_padding, pair,
+                          PADDING_STRINGS)
+
+LAYOUTS = ("NCHW", "NHWC")
+_NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _contiguous(a, dtype):
+    if a.flags.c_contiguous and a.dtype == dtype:
+        return a
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+class CallPlan:
+    """Everything fixed for one call signature: the problem, the implementation, the
+    compiled kernel's plan and how to map the caller's arrays onto the kernel's."""
+
+    __slots__ = ("problem", "impl", "kernel_plan", "activation", "batched", "layout",
+                 "mode_pads", "padding_mode", "user_output_shape", "n_threads")
+
+    def __init__(self, problem, impl, activation, batched, layout, padding_mode, mode_pads):
+        self.problem = problem
+        self.impl = impl
+        self.activation = activation
+        self.batched = batched
+        self.layout = layout
+        self.padding_mode = padding_mode
+        self.mode_pads = mode_pads           # pads applied by np.pad for non-zero modes
+        self.n_threads = _threads.threads_for(problem)
+        self.kernel_plan = impl.make_plan(problem, _isa.isa_level(), self.n_threads)
+        if self.kernel_plan is not None:
+            a = activation
+            self.kernel_plan.set_epilogue(a.code, a.alpha, a.lo, a.hi)
+        N, C, OH, OW = problem.output_shape
+        shape = (N, OH, OW, C) if layout == "NHWC" else (N, C, OH, OW)
+        self.user_output_shape = shape if batched else shape[1:]
+
+    @property
+    def is_simple(self):
+        """NCHW, batched, zero padding: the caller's arrays go to the kernel as they are."""
+        return self.batched and self.layout == "NCHW" and self.mode_pads is None
+
+
+def _check_layout(layout):
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+
+
+def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
+                    padding_mode, layout, algorithm):
+    """Validate one call's arguments (slow path) and build its CallPlan."""
+    x = as_float_array(input, "input")
+    w = as_float_array(weight, "weight")
+    b = as_float_array(bias, "bias", allow_none=True)
+    _check_layout(layout)
+    check_padding_mode(padding_mode)
+    act = _activation.parse_activation(activation)
+    if x.ndim not in (3, 4):
+        raise ValueError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
+                         f"input of size: {list(x.shape)}")
+    batched = x.ndim == 4
+    shape = x.shape if batched else (1, *x.shape)
+    if layout == "NHWC":
+        shape = (shape[0], shape[3], shape[1], shape[2])
+    # a shape-only stand-in: build_problem reads shapes and dtypes, never the data
+    x_nchw = np.lib.stride_tricks.as_strided(np.empty(1, x.dtype), shape, (0,) * 4)
+    mode_pads = None
+    if padding_mode != "zeros":
+        if w.ndim == 4 and len(shape) == 4:
+            groups_ = check_groups(groups)  # noqa: F841  (torch checks groups first)
+            stride_, dilation_ = pair(stride, "stride"), pair(dilation, "dilation")
+            pads = normalize_padding(padding, shape[2], shape[3], w.shape[2], w.shape[3],
+                                     stride_, dilation_)
+            _check_mode_pads(padding_mode, pads, shape)
+            if any(pads):
+                mode_pads = pads
+                shape = (shape[0], shape[1], shape[2] + pads[0] + pads[1],
+                         shape[3] + pads[2] + pads[3])
+                x_nchw = np.lib.stride_tricks.as_strided(np.empty(1, x.dtype), shape, (0,) * 4)
+            padding = 0
+    problem = build_problem(x_nchw, w, b, stride, padding, dilation, groups)
+    impl = _dispatch.select(problem, algorithm)
+    return CallPlan(problem, impl, act, batched, layout, padding_mode, mode_pads)
+
+
+def _check_mode_pads(mode, pads, shape):
+    pt, pb, pl, pr = pads
+    H, W = shape[2], shape[3]
+    if mode == "reflect" and (max(pt, pb) >= H or max(pl, pr) >= W):
+        raise ValueError(f"padding_mode='reflect' needs each pad smaller than the input size: "
+                         f"got pads (top, bottom, left, right)={pads} for input of size "
+                         f"{H}x{W}")
+    if mode == "circular" and (max(pt, pb) > H or max(pl, pr) > W):
+        raise ValueError(f"padding_mode='circular' needs each pad at most the input size "
+                         f"(it would wrap around more than once): got pads "
+                         f"(top, bottom, left, right)={pads} for input of size {H}x{W}")
+
+
+def _check_out(out, cp, arrays):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != cp.user_output_shape or out.dtype != cp.problem.dtype:
+        raise ValueError(f"out must have shape {cp.user_output_shape} and dtype "
+                         f"{cp.problem.dtype}, got shape {out.shape} and dtype {out.dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writeable, C-contiguous array")
+    for name, a in arrays:
+        if a is not None and np.may_share_memory(out, a):
+            raise ValueError(f"out must not overlap {name}")
+
+
+def _check_residual(residual, cp):
+    r = as_float_array(residual, "residual")
+    if r.shape != cp.user_output_shape:
+        raise ValueError(f"residual must have the output's shape {cp.user_output_shape}, "
+                         f"got {r.shape}")
+    if r.dtype != cp.problem.dtype:
+        raise TypeError(f"Input type ({cp.problem.dtype}) and residual type ({r.dtype}) "
+                        f"should be the same")
+    return r
+
+
+def _to_kernel_layout(a, cp, dtype):
+    """Caller's input (or residual) -> C-contiguous NCHW of the problem's dtype."""
+    if not cp.batched:
+        a = a[None]
+    if cp.layout == "NHWC":
+        a = a.transpose(0, 3, 1, 2)
+    return _contiguous(a, dtype)
+
+
+def _execute(cp, input, weight, bias, residual, out, prepared_weight=None):
+    """Run a CallPlan on the caller's arrays; returns the output in the caller's layout."""
+    p = cp.problem
+    dtype = p.dtype
+    x = _to_kernel_layout(input, cp, dtype)
+    if cp.mode_pads is not None:
+        pt, pb, pl, pr = cp.mode_pads
+        x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=_NUMPY_PAD_MODE[cp.padding_mode])
+    b = None if bias is None else _contiguous(bias, dtype)
+    r = None if residual is None else _to_kernel_layout(residual, cp, dtype)
+    direct_out = out is not None and cp.is_simple
+    y = out if direct_out else np.empty(p.output_shape, dtype=dtype)
+    if cp.kernel_plan is None:        # the reference
+        w = _contiguous(weight, dtype)
+        y[...] = _dispatch.run_reference(p, x, w, b)
+        if r is not None:
+            y += r
+        apply_activation(y, cp.activation.name, cp.activation.alpha, cp.activation.lo,
+                         cp.activation.hi)
+    else:
+        if prepared_weight is None:
+            prepared_weight = cp.impl.prepare_weight(cp.kernel_plan, _contiguous(weight, dtype))
+        cp.kernel_plan.run(x, prepared_weight, b, r, y)
+    if direct_out:
+        return out
+    if cp.layout == "NHWC":
+        y = y.transpose(0, 2, 3, 1)
+    if not cp.batched:
+        y = y[0]
+    if out is not None:
+        out[...] = y
+        return out
+    return np.ascontiguousarray(y) if cp.layout == "NHWC" else y
+
+
+_call_plans = {}
+_CACHE_LIMIT = 512
+
+
+def _signature(input, weight, bias, stride, padding, dilation, groups, activation,
+               padding_mode, layout, algorithm):
+    """Hashable key of everything a CallPlan depends on; None when not cacheable."""
+    if type(input) is not np.ndarray or type(weight) is not np.ndarray:
+        return None
+    if bias is not None and type(bias) is not np.ndarray:
+        return None
+    key = (input.shape, input.dtype, weight.shape, weight.dtype,
+           None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
+           groups, activation, padding_mode, layout, algorithm, _isa.isa_level(),
+           _threads.get_num_threads())
+    try:
+        hash(key)
+    except TypeError:     # a list argument: fine, just not cached
+        return None
+    return key
+
+
+def _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
+               padding_mode, layout, algorithm):
+    key = _signature(input, weight, bias, stride, padding, dilation, groups, activation,
+                     padding_mode, layout, algorithm)
+    cp = _call_plans.get(key) if key is not None else None
+    if cp is None:
+        cp = _make_call_plan(input, weight, bias, stride, padding, dilation, groups,
+                             activation, padding_mode, layout, algorithm)
+        if key is not None:
+            if len(_call_plans) >= _CACHE_LIMIT:
+                _call_plans.clear()
+            _call_plans[key] = cp
+    return cp
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
+           activation=None, residual=None, out=None, padding_mode="zeros", layout="NCHW",
+           algorithm="auto"):
+    """2-D grouped convolution of NumPy arrays, as ``torch.nn.functional.conv2d``.
+
+    input:    (N, C_in, H, W), or unbatched (C_in, H, W); float32 or float64
+    weight:   (C_out, C_in // groups, kH, kW), same dtype as input
+    bias:     (C_out,) or None
+    stride, dilation: int or (h, w)
+    padding:  int, (h, w), ((top, bottom), (left, right)), 'valid', 'same' (torch: stride 1),
+              'same_upper' / 'same_lower' (ONNX auto_pad: output ceil(size / stride))
+    groups:   C_in and C_out split into `groups` independent paths
+
+    Beyond torch (keyword-only):
+    activation:   fused epilogue, out = act(conv + bias + residual): None, 'relu',
+                  'relu6', 'sigmoid', 'tanh', 'silu', 'hardswish', 'leaky_relu',
+                  ('leaky_relu', slope), ('clamp', min, max)
+    residual:     array of the output's shape added before the activation
+    out:          preallocated C-contiguous output (shape and dtype must match); returned
+    padding_mode: 'zeros', 'reflect', 'replicate', 'circular' (as nn.Conv2d)
+    layout:       'NCHW' or 'NHWC' for input, residual and output (weights stay torch's)
+    algorithm:    'auto', 'depthwise', 'pointwise', 'general' or 'reference'
+
+    Returns a new array (N, C_out, OH, OW) of the input's dtype (or ``out``).
+    """
+    cp = _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
+                    padding_mode, layout, algorithm)
+    if residual is not None:
+        residual = _check_residual(residual, cp)
+    if out is not None:
+        _check_out(out, cp, (("input", input), ("weight", weight), ("bias", bias),
+                             ("residual", residual)))
+    return _execute(cp, as_float_array(input, "input"), as_float_array(weight, "weight"),
+                    bias if bias is None else as_float_array(bias, "bias"), residual, out)
+
+
+def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Output shape of conv2d for these shapes, with the same checks, without computing."""
+    x = np.lib.stride_tricks.as_strided(np.empty(1, np.float32), tuple(input_shape),
+                                        (0,) * len(input_shape))
+    w = np.lib.stride_tricks.as_strided(np.empty(1, np.float32), tuple(weight_shape),
+                                        (0,) * len(weight_shape))
+    batched = x.ndim == 4
+    if x.ndim not in (3, 4):
+        raise ValueError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
+                         f"input of size: {list(x.shape)}")
+    p = build_problem(x if batched else x[None], w, None, stride, padding, dilation, groups)
+    return p.output_shape if batched else p.output_shape[1:]
+
+
+# ---------------------------------------------------------------------------------------
+class Conv2d:
+    """A 2-D convolution layer, as ``torch.nn.Conv2d``, holding NumPy weights.
+
+    ``weight`` (C_out, C_in // groups, kH, kW) and ``bias`` (C_out,) are initialised as
+    torch does: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)] (kaiming-uniform with a=sqrt(5)),
+    fan_in = C_in // groups * kH * kW, drawn from ``rng`` (a numpy.random.Generator or seed).
+
+    The weights are read-only arrays: assign a new array (``layer.weight = w``) to change
+    them. The layer packs them once per kernel plan and repacks only after an assignment.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=np.float32,
+                 rng=None, activation=None):
+        in_channels = as_int(in_channels, "in_channels")
+        out_channels = as_int(out_channels, "out_channels")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"in_channels and out_channels must be positive, got "
+                             f"in_channels={in_channels}, out_channels={out_channels}")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        if min(self.kernel_size) <= 0:
+            raise ValueError(f"kernel_size must be positive, got {self.kernel_size}")
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
+        if isinstance(padding, str):
+            if padding not in PADDING_STRINGS:
+                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                                 f"{PADDING_STRINGS}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        elif (isinstance(padding, (tuple, list)) and len(padding) == 2
+              and all(isinstance(p, (tuple, list)) for p in padding)):
+            self.padding = (pair(padding[0], "padding"), pair(padding[1], "padding"))
+        else:
+            self.padding = pair(padding, "padding")
+        self.padding_mode = check_padding_mode(padding_mode)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.activation = _activation.parse_activation(activation)
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
+        self._bias_enabled = bool(bias)
+        self._packed = {}
+        self._weight = self._bias = None
+        self.reset_parameters(rng)
+
+    # -- parameters ------------------------------------------------------------------------
+    def reset_parameters(self, rng=None):
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels // self.groups * kh * kw
+        bound = 1.0 / np.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        self.weight = rng.uniform(-bound, bound, size=shape)
+        self.bias = rng.uniform(-bound, bound, size=self.out_channels) if self._bias_enabled else None
+
+    @property
+    def weight(self):
+        return self._weight
+
+    @weight.setter
+    def weight(self, value):
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        w = np.array(value, dtype=self.dtype, order="C", copy=True)
+        if w.shape != shape:
+            raise ValueError(f"weight must have shape {shape}, got {w.shape}")
+        w.flags.writeable = False
+        self._weight = w
+        self._packed.clear()
+
+    @property
+    def bias(self):
+        return self._bias
+
+    @bias.setter
+    def bias(self, value):
+        if value is None:
+            self._bias = None
+            return
+        b = np.array(value, dtype=self.dtype, order="C", copy=True)
+        if b.shape != (self.out_channels,):
+            raise ValueError(f"bias must have shape ({self.out_channels},), got {b.shape}")
+        b.flags.writeable = False
+        self._bias = b
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
+        """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
+        cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
+                        self.dilation, self.groups, self.activation, self.padding_mode,
+                        layout, algorithm)
+        if residual is not None:
+            residual = _check_residual(residual, cp)
+        if out is not None:
+            _check_out(out, cp, (("input", input), ("residual", residual)))
+        prepared = None
+        if cp.kernel_plan is not None:
+            prepared = self._packed.get(cp.kernel_plan)
+            if prepared is None:
+                prepared = cp.impl.prepare_weight(cp.kernel_plan, self._weight)
+                if len(self._packed) >= 16:     # plans the cache dropped
+                    self._packed.clear()
+                self._packed[cp.kernel_plan] = prepared
+        return _execute(cp, as_float_array(input, "input"), self._weight, self._bias,
+                        residual, out, prepared)
+
+    __call__ = forward
+
+    def __repr__(self):
+        s = f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0, 0), "valid"):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self._bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.activation.name is not None:
+            s += f", activation={self.activation.name!r}"
+        return s + ")"

@@ -1,0 +1,114 @@
+"""The ordered list of convolution implementations (after oneDNN's cpu_convolution_list).
+
+Each implementation says why it declines a problem (``why_not`` returns a reason, or None
+when it accepts). ``select`` walks AUTO_ORDER, most specific first; 'general' accepts every
+problem, so every valid problem runs. A caller can force one by name (``algorithm=``); a
+forced implementation that declines raises ValueError with its reason. 'reference' (the
+NumPy oracle) runs only when asked for.
+"""
+import numpy as np
+
+from . import _kernels
+from ._reference import conv2d_reference
+
+
+class Implementation:
+    name = None
+    kind = None            # _kernels.KIND_GEMM or KIND_DEPTHWISE; None: not compiled
+    allow_direct = True
+    summary = ""
+
+    def why_not(self, problem):
+        return None
+
+    def make_plan(self, problem, isa, n_threads):
+        return _kernels.Plan(problem.kernel_dims(), self.kind,
+                             problem.dtype == np.float64, isa, n_threads, self.allow_direct)
+
+    def prepare_weight(self, plan, weight):
+        """Weights in the layout this implementation's kernel reads."""
+        if self.kind == _kernels.KIND_GEMM:
+            packed = np.empty(plan.packed_weight_size(), dtype=weight.dtype)
+            plan.pack_weights(weight, packed)
+            return packed
+        return weight
+
+    def __repr__(self):
+        return f"<gconv implementation {self.name!r}>"
+
+
+class Depthwise(Implementation):
+    name = "depthwise"
+    kind = _kernels.KIND_DEPTHWISE
+    summary = "direct SIMD loops along the output width, one input channel per group"
+
+    def why_not(self, p):
+        if p.C_in_g != 1:
+            return (f"depthwise needs one input channel per group (C_in / groups == 1), "
+                    f"but C_in / groups = {p.C_in}/{p.groups} = {p.C_in_g}")
+        return None
+
+
+class Pointwise(Implementation):
+    name = "pointwise"
+    kind = _kernels.KIND_GEMM
+    summary = "per (image, group) a GEMM W[g] x X[n, g] read straight from the input"
+
+    def why_not(self, p):
+        if (p.KH, p.KW) != (1, 1):
+            return f"pointwise needs a 1x1 kernel, got {p.KH}x{p.KW}"
+        if p.stride != (1, 1):
+            return f"pointwise needs stride 1, got stride={p.stride}"
+        if any(p.padding):
+            return f"pointwise needs no padding, got padding (top, bottom, left, right)={p.padding}"
+        return None
+
+
+class General(Implementation):
+    name = "general"
+    kind = _kernels.KIND_GEMM
+    allow_direct = False
+    summary = "implicit GEMM: im2col of cache-sized tiles into a register-blocked micro-kernel"
+
+
+class Reference(Implementation):
+    name = "reference"
+    summary = "plain NumPy, float64 accumulation: the oracle, never chosen by 'auto'"
+
+    def make_plan(self, problem, isa, n_threads):
+        return None
+
+    def prepare_weight(self, plan, weight):
+        return weight
+
+
+DEPTHWISE, POINTWISE, GENERAL, REFERENCE = Depthwise(), Pointwise(), General(), Reference()
+AUTO_ORDER = (DEPTHWISE, POINTWISE, GENERAL)
+BY_NAME = {impl.name: impl for impl in (*AUTO_ORDER, REFERENCE)}
+ALGORITHMS = ("auto", *BY_NAME)
+
+
+def select(problem, algorithm="auto"):
+    """The implementation that runs ``problem``; ValueError if a forced one declines."""
+    if algorithm == "auto":
+        for impl in AUTO_ORDER:
+            if impl.why_not(problem) is None:
+                return impl
+        raise AssertionError("'general' accepts every problem")  # pragma: no cover
+    impl = BY_NAME.get(algorithm) if isinstance(algorithm, str) else None
+    if impl is None:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    reason = impl.why_not(problem)
+    if reason is not None:
+        raise ValueError(f"algorithm={algorithm!r} cannot run {problem}: {reason}")
+    return impl
+
+
+def decisions(problem):
+    """[(name, reason or None)] for every implementation, in AUTO_ORDER then reference."""
+    return [(impl.name, impl.why_not(problem)) for impl in (*AUTO_ORDER, REFERENCE)]
+
+
+def run_reference(problem, x, w, b):
+    return conv2d_reference(x, w, b, problem.stride, problem.padding, problem.dilation,
+                            problem.groups)

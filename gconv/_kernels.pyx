@@ -1,0 +1,256 @@
+# gconv/_kernels.pyx: the compiled kernels. This module only computes.
+#
+# Design:
+#   (a) The Python façade (gconv/_conv.py) validates, normalises and allocates; nothing
+#       here checks user input. Entry points take C-contiguous arrays of the plan's dtype and
+#       a preallocated output, and write into it.
+#   (b) The arithmetic lives in small C headers (src/): conv_gemm_body.h (pointwise and
+#       general paths: pack -> macro-kernel -> register-tiled micro-kernel) and
+#       dwconv_body.h (depthwise). Each body is compiled once per (dtype, ISA) and
+#       gconv_kernels.h picks the ISA at run time from the CPU's features.
+#   (c) A Plan holds the problem and its blocking (gconv_params), made once per problem and
+#       cached by the façade. The same Plan must be used to pack weights and to run.
+#   (d) Parallelism: prange over independent tasks (image x group x tile). Each task writes
+#       its own block of the output and reduces every element in a fixed order, so results
+#       are bitwise identical for any thread count. Per-thread scratch is allocated inside
+#       `with nogil, parallel()`. OpenMP calls come only from _openmp.pxd.
+#   (e) The GIL is released around every kernel, also in a serial build.
+
+cimport cython
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free
+from libc.string cimport memset
+cimport numpy as cnp
+
+from gconv._openmp cimport GCONV_OPENMP_ENABLED, omp_get_max_threads
+
+cnp.import_array()
+
+
+cdef extern from "stdlib.h" nogil:
+    void *aligned_alloc(size_t alignment, size_t size)
+
+
+cdef extern from "gconv_kernels.h" nogil:
+    ctypedef struct gconv_params:
+        long N, G, C_in, H, W, C_out, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW
+        long M, CG, K, P
+        int act
+        double alpha, lo, hi
+        int MR, NV, vlen, direct_b
+        long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
+
+    ctypedef struct gconv_ops_f32:
+        void (*gemm_plan)(gconv_params *, int) noexcept nogil
+        void (*gemm_pack_weights)(const gconv_params *, const float *, float *) noexcept nogil
+        void (*gemm_task)(const gconv_params *, const float *, const float *, const float *,
+                          const float *, float *, long, float *) noexcept nogil
+        void (*dw_plan)(gconv_params *, int) noexcept nogil
+        void (*dw_task)(const gconv_params *, const float *, const float *, const float *,
+                        const float *, float *, long, float *) noexcept nogil
+
+    ctypedef struct gconv_ops_f64:
+        void (*gemm_plan)(gconv_params *, int) noexcept nogil
+        void (*gemm_pack_weights)(const gconv_params *, const double *, double *) noexcept nogil
+        void (*gemm_task)(const gconv_params *, const double *, const double *, const double *,
+                          const double *, double *, long, double *) noexcept nogil
+        void (*dw_plan)(gconv_params *, int) noexcept nogil
+        void (*dw_task)(const gconv_params *, const double *, const double *, const double *,
+                        const double *, double *, long, double *) noexcept nogil
+
+    const gconv_ops_f32 *gconv_ops_f32_table
+    const gconv_ops_f64 *gconv_ops_f64_table
+    int gconv_cpu_max_isa()
+    int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
+
+
+cdef extern from "fma_peak.h" nogil:
+    double gconv_fma_peak(int isa, long iters)
+
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+cdef enum:
+    _GEMM = 0
+    _DEPTHWISE = 1
+KIND_GEMM = _GEMM              # pointwise and general paths
+KIND_DEPTHWISE = _DEPTHWISE
+
+
+def openmp_enabled():
+    """True when this build was compiled with OpenMP."""
+    return bool(GCONV_OPENMP_ENABLED)
+
+
+def omp_max_threads():
+    """omp_get_max_threads(): honours OMP_NUM_THREADS; 1 in a serial build."""
+    return omp_get_max_threads()
+
+
+def cpu_max_isa():
+    """Index into ISA_NAMES of the best variant this CPU can run."""
+    return gconv_cpu_max_isa()
+
+
+def fma_peak_gflops(int isa, long iters=20_000_000):
+    """Measured fp32 FMA peak of one core for ISA level ``isa`` (0.0 for 'generic').
+
+    Best of three runs of a register-only FMA loop (~0.1 s each at the default iters)."""
+    cdef double best = 0.0, r
+    cdef int i
+    with nogil:
+        for i in range(3):
+            r = gconv_fma_peak(isa, iters)
+            if r > best:
+                best = r
+    return best
+
+
+@cython.final
+cdef class Plan:
+    """One problem's kernel plan: parameters, blocking, kernel kind, dtype and ISA."""
+    cdef gconv_params p
+    cdef readonly int kind
+    cdef readonly int isa
+    cdef readonly bint is_f64
+    cdef readonly int n_threads
+
+    def __cinit__(self, tuple dims, int kind, bint is_f64, int isa, int n_threads,
+                  bint allow_direct=True):
+        (self.p.N, self.p.C_in, self.p.H, self.p.W, self.p.C_out, self.p.G,
+         self.p.KH, self.p.KW, self.p.SH, self.p.SW, self.p.DH, self.p.DW,
+         self.p.PT, self.p.PL, self.p.OH, self.p.OW) = dims
+        self.p.M = self.p.C_out // self.p.G
+        self.p.CG = self.p.C_in // self.p.G
+        self.p.K = self.p.CG * self.p.KH * self.p.KW
+        self.p.P = self.p.OH * self.p.OW
+        self.kind = kind
+        self.is_f64 = is_f64
+        self.isa = isa
+        self.n_threads = n_threads
+        if kind == _GEMM:
+            if is_f64:
+                gconv_ops_f64_table[isa].gemm_plan(&self.p, n_threads)
+            else:
+                gconv_ops_f32_table[isa].gemm_plan(&self.p, n_threads)
+            if not allow_direct:   # 'general' forced on a 1x1 problem: exercise the packing
+                self.p.direct_b = 0
+        else:
+            if is_f64:
+                gconv_ops_f64_table[isa].dw_plan(&self.p, n_threads)
+            else:
+                gconv_ops_f32_table[isa].dw_plan(&self.p, n_threads)
+
+    @property
+    def n_tasks(self):
+        return self.p.n_tasks
+
+    @property
+    def blocking(self):
+        """The planner's choices, for explain() and tests."""
+        return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
+                    MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b),
+                    scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
+
+    def packed_weight_size(self):
+        """Elements of the packed weight buffer (GEMM kind)."""
+        return self.p.G * self.p.n_panels * self.p.K * self.p.MR
+
+    def pack_weights(self, cnp.ndarray w, cnp.ndarray out):
+        """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
+        cdef void *wd = cnp.PyArray_DATA(w)
+        cdef void *od = cnp.PyArray_DATA(out)
+        with nogil:
+            if self.is_f64:
+                gconv_ops_f64_table[self.isa].gemm_pack_weights(&self.p, <double *>wd, <double *>od)
+            else:
+                gconv_ops_f32_table[self.isa].gemm_pack_weights(&self.p, <float *>wd, <float *>od)
+
+    def set_epilogue(self, int act, double alpha, double lo, double hi):
+        self.p.act = act
+        self.p.alpha = alpha
+        self.p.lo = lo
+        self.p.hi = hi
+
+    def run(self, cnp.ndarray x, cnp.ndarray w, object bias, object residual, cnp.ndarray out):
+        """Compute out = act(conv(x, w) + bias + residual) into out.
+
+        x: (N, C_in, H, W); w: packed weights (GEMM kind) or (C_out, 1, KH, KW)
+        (depthwise kind); bias: (C_out,) or None; residual: like out, or None;
+        out: (N, C_out, OH, OW). All C-contiguous, of the plan's dtype.
+        """
+        cdef void *xd = cnp.PyArray_DATA(x)
+        cdef void *wd = cnp.PyArray_DATA(w)
+        cdef void *bd = NULL
+        cdef void *rd = NULL
+        cdef void *yd = cnp.PyArray_DATA(out)
+        if bias is not None:
+            bd = cnp.PyArray_DATA(<cnp.ndarray>bias)
+        if residual is not None:
+            rd = cnp.PyArray_DATA(<cnp.ndarray>residual)
+        if self.p.n_tasks == 0:
+            return
+        cdef int failed = 0
+        with nogil:
+            if self.is_f64:
+                failed = _run_f64(&self.p, self.kind, &gconv_ops_f64_table[self.isa],
+                                  <double *>xd, <double *>wd, <double *>bd, <double *>rd,
+                                  <double *>yd, self.n_threads)
+            else:
+                failed = _run_f32(&self.p, self.kind, &gconv_ops_f32_table[self.isa],
+                                  <float *>xd, <float *>wd, <float *>bd, <float *>rd,
+                                  <float *>yd, self.n_threads)
+        if failed:
+            raise MemoryError("gconv: could not allocate per-thread scratch memory")
+
+
+cdef inline void *_scratch_alloc(long n_elems, size_t elem) noexcept nogil:
+    # 64-byte aligned (a cache line; a full AVX-512 vector), size rounded up as C11 asks
+    cdef size_t nbytes = <size_t>n_elems * elem
+    nbytes = (nbytes + 63) & ~(<size_t>63)
+    return aligned_alloc(64, nbytes)
+
+
+cdef int _run_f32(const gconv_params *p, int kind, const gconv_ops_f32 *ops, const float *x,
+                  const float *w, const float *b, const float *r, float *y,
+                  int n_threads) noexcept nogil:
+    cdef float *scratch
+    cdef long t
+    cdef int failed = 0
+    cdef int *failed_p = &failed     # written through a pointer: shared by all threads
+    with parallel(num_threads=n_threads):
+        scratch = <float *>_scratch_alloc(p.scratch_elems, sizeof(float))
+        if scratch == NULL:
+            failed_p[0] = 1
+        for t in prange(p.n_tasks, schedule='dynamic'):
+            if scratch != NULL:
+                if kind == _GEMM:
+                    ops.gemm_task(p, x, w, b, r, y, t, scratch)
+                else:
+                    ops.dw_task(p, x, w, b, r, y, t, scratch)
+        # end: prange
+        free(scratch)
+    # end: parallel
+    return failed
+
+
+cdef int _run_f64(const gconv_params *p, int kind, const gconv_ops_f64 *ops, const double *x,
+                  const double *w, const double *b, const double *r, double *y,
+                  int n_threads) noexcept nogil:
+    cdef double *scratch
+    cdef long t
+    cdef int failed = 0
+    cdef int *failed_p = &failed
+    with parallel(num_threads=n_threads):
+        scratch = <double *>_scratch_alloc(p.scratch_elems, sizeof(double))
+        if scratch == NULL:
+            failed_p[0] = 1
+        for t in prange(p.n_tasks, schedule='dynamic'):
+            if scratch != NULL:
+                if kind == _GEMM:
+                    ops.gemm_task(p, x, w, b, r, y, t, scratch)
+                else:
+                    ops.dw_task(p, x, w, b, r, y, t, scratch)
+        # end: prange
+        free(scratch)
+    # end: parallel
+    return failed

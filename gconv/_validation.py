@@ -1,0 +1,176 @@
+"""Argument checks and normalisation for the public API.
+
+Every message says what was expected and what was given; where torch has a message for
+the same mistake, gconv uses torch's words (torch/nn/modules/conv.py and
+aten/src/ATen/native/Convolution.cpp), so a torch user recognises it.
+"""
+import numbers
+import operator
+
+import numpy as np
+
+from ._problem import ConvProblem, conv_output_size
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+PADDING_STRINGS = ("valid", "same", "same_upper", "same_lower")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _shape(a):
+    return list(a.shape)
+
+
+def as_float_array(a, name, allow_none=False):
+    """Return ``a`` as an ndarray of float32/float64 in native byte order, or raise TypeError.
+
+    Nothing is converted silently: ints, bools, complex, object arrays and anything that is
+    not an ndarray are refused, as torch refuses a tensor of the wrong type.
+    """
+    if a is None:
+        if allow_none:
+            return None
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, got None")
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray of float32 or float64, "
+                        f"got {type(a).__name__}")
+    dt = a.dtype
+    if dt.kind != "f" or dt.itemsize not in (4, 8):
+        raise TypeError(f"{name} must have dtype float32 or float64, got {dt}")
+    if not dt.isnative:  # e.g. '>f4': same values, native order
+        a = a.astype(dt.newbyteorder("="))
+    return a
+
+
+def check_same_dtype(x, w, b):
+    if x.dtype != w.dtype:
+        raise TypeError(f"Input type ({x.dtype}) and weight type ({w.dtype}) should be the same")
+    if b is not None and b.dtype != x.dtype:
+        raise TypeError(f"Input type ({x.dtype}) and bias type ({b.dtype}) should be the same")
+
+
+def as_int(value, name):
+    """An integer argument: Python or NumPy ints, not bools, floats or strings."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    return operator.index(value)
+
+
+def pair(value, name):
+    """An int or a sequence of 2 ints -> (a, b), with torch's message for a wrong length."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"expected {name} to be a single integer value or a list of 2 "
+                             f"values to match the convolution dimensions, but got "
+                             f"{name}={list(value)}")
+        return (as_int(value[0], name), as_int(value[1], name))
+    v = as_int(value, name)
+    return (v, v)
+
+
+def check_stride_dilation(stride, dilation):
+    if min(stride) <= 0:
+        raise ValueError(f"non-positive stride is not supported (got stride={stride})")
+    if min(dilation) <= 0:
+        raise ValueError(f"dilation should be greater than zero (got dilation={dilation})")
+
+
+def check_groups(groups):
+    groups = as_int(groups, "groups")
+    if groups <= 0:
+        raise ValueError(f"non-positive groups is not supported (got groups={groups})")
+    return groups
+
+
+def normalize_padding(padding, H, W, KH, KW, stride, dilation):
+    """padding -> (top, bottom, left, right).
+
+    Accepts an int, (ph, pw), ((top, bottom), (left, right)), or a string:
+      'valid'       no padding;
+      'same'        torch's rule: stride must be 1; total d*(k-1), the odd pixel at the end;
+      'same_upper'  ONNX auto_pad SAME_UPPER: output ceil(L / s), the odd pixel at the end;
+      'same_lower'  ONNX auto_pad SAME_LOWER: the same, the odd pixel at the start.
+    """
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                             f"{PADDING_STRINGS}")
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        pads = []
+        for size, k, s, d in ((H, KH, stride[0], dilation[0]), (W, KW, stride[1], dilation[1])):
+            if padding == "same":
+                if s != 1:
+                    raise ValueError("padding='same' is not supported for strided convolutions "
+                                     f"(got stride={tuple(stride)}); padding='same_upper' or "
+                                     "'same_lower' give ONNX's rule for any stride")
+                total = d * (k - 1)
+                begin = total // 2
+            else:
+                out = -(-size // s)  # ceil(size / s)
+                total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
+                begin = total // 2 if padding == "same_upper" else total - total // 2
+            pads += [begin, total - begin]
+        return tuple(pads)
+    if (isinstance(padding, (tuple, list)) and len(padding) == 2
+            and all(isinstance(p, (tuple, list)) for p in padding)):
+        (pt, pb), (pl, pr) = (pair(padding[0], "padding"), pair(padding[1], "padding"))
+        pads = (pt, pb, pl, pr)
+    else:
+        ph, pw = pair(padding, "padding")
+        pads = (ph, ph, pw, pw)
+    if min(pads) < 0:
+        raise ValueError(f"negative padding is not supported (got padding={padding!r})")
+    return pads
+
+
+def check_padding_mode(padding_mode):
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got "
+                         f"padding_mode={padding_mode!r}")
+    return padding_mode
+
+
+def build_problem(x, w, b, stride, padding, dilation, groups):
+    """Check everything about one conv2d call and return its ConvProblem.
+
+    x, w, b are float ndarrays already (as_float_array); x is 4-D (N, C, H, W).
+    """
+    if w.ndim != 4:
+        raise ValueError(f"Expected 4-dimensional weight (C_out, C_in / groups, kH, kW) for "
+                         f"conv2d, but got weight of size {_shape(w)}")
+    check_same_dtype(x, w, b)
+    groups = check_groups(groups)
+    stride = pair(stride, "stride")
+    dilation = pair(dilation, "dilation")
+    check_stride_dilation(stride, dilation)
+    C_out, CG, KH, KW = w.shape
+    if C_out < groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                         f"dimension 0, but got weight of size {_shape(w)} instead")
+    if C_out % groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                         f"at dimension 0, but got weight of size {_shape(w)} instead")
+    N, C, H, W = x.shape
+    if C != CG * groups:
+        raise ValueError(f"Given groups={groups}, weight of size {_shape(w)}, expected "
+                         f"input{_shape(x)} to have {CG * groups} channels, but got {C} "
+                         f"channels instead")
+    if KH == 0 or KW == 0 or CG == 0:
+        raise ValueError(f"Expected a non-empty kernel, but got weight of size {_shape(w)}")
+    if H == 0 or W == 0:
+        raise ValueError(f"Only zero batch or zero channel inputs are supported, but got input "
+                         f"shape: {_shape(x)}")
+    if b is not None and (b.ndim != 1 or b.shape[0] != C_out):
+        raise ValueError(f"Given weight of size {_shape(w)}, expected bias to be 1-dimensional "
+                         f"with {C_out} elements, but got bias of size {_shape(b)} instead")
+    pads = normalize_padding(padding, H, W, KH, KW, stride, dilation)
+    pt, pb, pl, pr = pads
+    ext_h, ext_w = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
+    if H + pt + pb < ext_h or W + pl + pr < ext_w:
+        raise ValueError(f"Calculated padded input size per channel: ({H + pt + pb} x "
+                         f"{W + pl + pr}). Kernel size: ({ext_h} x {ext_w}). Kernel size can't "
+                         f"be greater than actual input size")
+    assert conv_output_size(H, KH, stride[0], dilation[0], pt, pb) >= 1
+    return ConvProblem(N=N, C_in=C, H=H, W=W, C_out=C_out, groups=groups, KH=KH, KW=KW,
+                       stride=stride, padding=pads, dilation=dilation, dtype=x.dtype,
+                       has_bias=b is not None)

@@ -1,0 +1,162 @@
+/* gconv_kernels.h: compiles every kernel body once per (dtype, ISA) and picks the ISA at
+ * run time from the CPU's features, so a default (portable) build still uses AVX-512 or
+ * AVX2 where the CPU has them. GCONV_ISA=avx2|generic forces a lower variant.
+ *
+ *   variant   target                 VLEN f32/f64   vector registers
+ *   avx512    avx512f+vl+dq+bw, fma  16 / 8         32
+ *   avx2      avx2, fma              8 / 4          16
+ *   generic   the build's baseline   4 / 2 (SSE2)   16
+ */
+#ifndef GCONV_KERNELS_H
+#define GCONV_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+#include "gconv_params.h"
+
+enum { GCONV_ISA_GENERIC = 0, GCONV_ISA_AVX2 = 1, GCONV_ISA_AVX512 = 2, GCONV_N_ISA = 3 };
+
+/* The operations one (dtype, ISA) variant provides. */
+#define GCONV_DECLARE_OPS(T, SUF)                                                          \
+    typedef struct {                                                                       \
+        void (*gemm_plan)(gconv_params *, int);                                            \
+        void (*gemm_pack_weights)(const gconv_params *, const T *, T *);                   \
+        void (*gemm_task)(const gconv_params *, const T *, const T *, const T *, const T *, \
+                          T *, long, T *);                                                 \
+        void (*dw_plan)(gconv_params *, int);                                              \
+        void (*dw_task)(const gconv_params *, const T *, const T *, const T *, const T *,  \
+                        T *, long, T *);                                                   \
+    } gconv_ops_##SUF;
+GCONV_DECLARE_OPS(float, f32)
+GCONV_DECLARE_OPS(double, f64)
+
+/* --- instantiate the bodies ------------------------------------------------------------ */
+
+#define T float
+#define EXP expf
+#define TANH tanhf
+#define VLEN (16 / 4)
+#define VREGS 16
+#define FN(x) x##_f32_generic
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef VREGS
+#undef T
+#undef EXP
+#undef TANH
+
+#define T double
+#define EXP exp
+#define TANH tanh
+#define VLEN (16 / 8)
+#define VREGS 16
+#define FN(x) x##_f64_generic
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef VREGS
+#undef T
+#undef EXP
+#undef TANH
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GCONV_HAVE_X86_VARIANTS 1
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define T float
+#define EXP expf
+#define TANH tanhf
+#define VLEN 8
+#define VREGS 16
+#define FN(x) x##_f32_avx2
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef T
+#undef EXP
+#undef TANH
+#define T double
+#define EXP exp
+#define TANH tanh
+#define VLEN 4
+#define FN(x) x##_f64_avx2
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef VREGS
+#undef T
+#undef EXP
+#undef TANH
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
+#define T float
+#define EXP expf
+#define TANH tanhf
+#define VLEN 16
+#define VREGS 32
+#define FN(x) x##_f32_avx512
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef T
+#undef EXP
+#undef TANH
+#define T double
+#define EXP exp
+#define TANH tanh
+#define VLEN 8
+#define FN(x) x##_f64_avx512
+#include "conv_gemm_body.h"
+#include "dwconv_body.h"
+#undef FN
+#undef VLEN
+#undef VREGS
+#undef T
+#undef EXP
+#undef TANH
+#pragma GCC pop_options
+#else
+#define GCONV_HAVE_X86_VARIANTS 0
+#endif
+
+#define GCONV_OPS(SUF, ISA)                                                                \
+    { gemm_plan_##SUF##_##ISA, gemm_pack_weights_##SUF##_##ISA, gemm_task_##SUF##_##ISA,   \
+      dw_plan_##SUF##_##ISA, dw_task_##SUF##_##ISA }
+
+static const gconv_ops_f32 gconv_ops_f32_table[GCONV_N_ISA] = {
+    GCONV_OPS(f32, generic),
+#if GCONV_HAVE_X86_VARIANTS
+    GCONV_OPS(f32, avx2), GCONV_OPS(f32, avx512),
+#endif
+};
+static const gconv_ops_f64 gconv_ops_f64_table[GCONV_N_ISA] = {
+    GCONV_OPS(f64, generic),
+#if GCONV_HAVE_X86_VARIANTS
+    GCONV_OPS(f64, avx2), GCONV_OPS(f64, avx512),
+#endif
+};
+
+/* Best variant this CPU (and OS: libgcc checks XCR0) can run. */
+static int gconv_cpu_max_isa(void)
+{
+#if GCONV_HAVE_X86_VARIANTS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+        return GCONV_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GCONV_ISA_AVX2;
+#endif
+    return GCONV_ISA_GENERIC;
+}
+
+#endif

@@ -1,0 +1,58 @@
+"""Build gconv's compiled kernels.
+
+One extension, ``gconv._kernels``, from ``gconv/_kernels.pyx`` plus the C micro-kernel
+headers in ``gconv/src/``. The SIMD variants (AVX-512, AVX2, baseline) are compiled into
+the same module through per-function target attributes and chosen at run time from the
+CPU's features, so a default build is portable and still fast.
+"""
+import os
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_tools.openmp_helpers import openmp_build_flags  # noqa: E402
+
+
+class build_ext_openmp(build_ext):
+    """Probe the compiler for OpenMP once, then add the flag to compile and link args."""
+
+    def build_extensions(self):
+        flags = openmp_build_flags(self.compiler)
+        for ext in self.extensions:
+            ext.extra_compile_args += flags
+            ext.extra_link_args += flags
+        super().build_extensions()
+
+
+debug = bool(os.getenv("GCONV_CYTHON_DEBUG"))
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "nonecheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        "gconv._kernels",
+        ["gconv/_kernels.pyx"],
+        include_dirs=[numpy.get_include(), "gconv/src"],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
+        extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
+        extra_link_args=[],
+        depends=[os.path.join("gconv", "src", f) for f in os.listdir(os.path.join("gconv", "src"))],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives),
+    cmdclass={"build_ext": build_ext_openmp},
+)
