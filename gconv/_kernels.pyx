@@ -39,6 +39,7 @@ cdef extern from "gconv_kernels.h" nogil:
         double alpha, lo, hi
         int MR, NV, vlen, direct_b
         long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
+        long PW, PROWS, QPAD
 
     ctypedef struct gconv_ops_f32:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
@@ -148,7 +149,7 @@ cdef class Plan:
     def blocking(self):
         """The planner's choices, for explain() and tests."""
         return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
-                    MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b),
+                    MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
                     scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
 
     def packed_weight_size(self):

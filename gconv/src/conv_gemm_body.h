@@ -11,13 +11,15 @@
  *
  *      Y[g] (M x P)  =  W[g] (M x K)  *  B (K x P),      K = CG*KH*KW,  P = OH*OW
  *
- * where row k = (c, kh, kw) of B holds the input pixels tap k sees (im2col). B is never
- * built whole: a task packs one KC x NC tile at a time into per-thread scratch (or, for a
- * 1x1 stride-1 unpadded conv, reads the input rows directly: B *is* the input).
+ * where row k = (c, kh, kw) of B holds the input pixels tap k sees. B is never built
+ * (no im2col): for a 1x1 stride-1 unpadded conv B *is* the input; otherwise a task copies
+ * the input rows it needs into zero-padded phase planes in per-thread scratch, where every
+ * row of B is a contiguous run at a fixed offset (see gemm_plan). The micro-kernel reads
+ * row k of B at B + boff[k].
  *
  * Micro-kernel contract, ukr_MRxNV: C[MR x NR] (=|+=) A~[K x MR] * B~[K x NR], NR = NV*VLEN
  *
- *      packed weights A~ (one panel)        B~ (rows ldb apart)         C (rows ldc apart)
+ *      packed weights A~ (one panel)        B~ (row k at B + boff[k])  C (rows ldc apart)
  *      k=0: w[m0..m0+MR)  <- MR values      k=0: [ NR pixels ]          m0  : [ NR pixels ]
  *      k=1: w[m0..m0+MR)                    k=1: [ NR pixels ]          m0+1: [ NR pixels ]
  *      ...                                  ...                         ...
@@ -37,12 +39,14 @@ typedef T FN(uvec) __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(
 /* s - 0 == s exactly (also for -0.0), so this folds to a plain broadcast */
 #define BCAST(s) ((T)(s) - (VEC){0})
 
+#define FN_CEIL(a, b) (((a) + (b) - 1) / (b))
 #define MR_MAX 14
 #define NV_MAX 8
 
 static inline __attribute__((always_inline)) void FN(ukr_body)(
-    const int MR, const int NV, long K, const T *restrict A, const T *restrict B, long ldb,
-    T *restrict C, long ldc, int m, int n, const T *restrict bias, int accumulate)
+    const int MR, const int NV, long K, const T *restrict A, const T *restrict B,
+    const long *restrict boff, T *restrict C, long ldc, int m, int n, const T *restrict bias,
+    int accumulate)
 {
     VEC acc[MR_MAX][NV_MAX];
 #pragma GCC unroll 16
@@ -54,7 +58,7 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
     for (long k = 0; k < K; k++) {
         VEC b[NV_MAX];
 #pragma GCC unroll 16
-        for (int j = 0; j < NV; j++) b[j] = LOADU(B + j * VLEN);
+        for (int j = 0; j < NV; j++) b[j] = LOADU(B + boff[k] + j * VLEN);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             VEC a = BCAST(A[i]);
@@ -62,7 +66,6 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
             for (int j = 0; j < NV; j++) acc[i][j] += a * b[j];
         }
         A += MR;
-        B += ldb;
     }
     if (m == MR && n == NV * VLEN) {
 #pragma GCC unroll 16
@@ -91,13 +94,15 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
     }
 }
 
-typedef void (*FN(ukr_fn))(long, const T *, const T *, long, T *, long, int, int, const T *, int);
+typedef void (*FN(ukr_fn))(long, const T *, const T *, const long *, T *, long, int, int,
+                           const T *, int);
 
 #define GCONV_UKR(MR_, NV_)                                                                 \
-    static void FN(ukr_##MR_##x##NV_)(long K, const T *A, const T *B, long ldb, T *C,          \
-                                      long ldc, int m, int n, const T *bias, int accumulate) \
+    static void FN(ukr_##MR_##x##NV_)(long K, const T *A, const T *B, const long *boff,        \
+                                      T *C, long ldc, int m, int n, const T *bias,          \
+                                      int accumulate)                                       \
     {                                                                                       \
-        FN(ukr_body)(MR_, NV_, K, A, B, ldb, C, ldc, m, n, bias, accumulate);               \
+        FN(ukr_body)(MR_, NV_, K, A, B, boff, C, ldc, m, n, bias, accumulate);              \
     }
 
 /* The tile shapes compiled for this ISA: accumulators MR*NV leave registers for NV loads
@@ -110,7 +115,7 @@ GCONV_UKR(6, 1) GCONV_UKR(6, 2)
 #if VREGS >= 32
 GCONV_UKR(1, 8) GCONV_UKR(2, 6) GCONV_UKR(3, 6) GCONV_UKR(4, 4) GCONV_UKR(4, 6)
 GCONV_UKR(6, 3) GCONV_UKR(6, 4) GCONV_UKR(8, 1) GCONV_UKR(8, 2) GCONV_UKR(8, 3)
-GCONV_UKR(12, 1) GCONV_UKR(12, 2) GCONV_UKR(14, 2)
+GCONV_UKR(12, 1) GCONV_UKR(12, 2) GCONV_UKR(14, 1) GCONV_UKR(14, 2)
 #endif
 
 typedef struct { int mr, nv; FN(ukr_fn) fn; } FN(ukr_entry);
@@ -125,7 +130,7 @@ static const FN(ukr_entry) FN(ukr_table)[] = {
     {1, 8, FN(ukr_1x8)}, {2, 6, FN(ukr_2x6)}, {3, 6, FN(ukr_3x6)}, {4, 4, FN(ukr_4x4)},
     {4, 6, FN(ukr_4x6)}, {6, 3, FN(ukr_6x3)}, {6, 4, FN(ukr_6x4)}, {8, 1, FN(ukr_8x1)},
     {8, 2, FN(ukr_8x2)}, {8, 3, FN(ukr_8x3)}, {12, 1, FN(ukr_12x1)}, {12, 2, FN(ukr_12x2)},
-    {14, 2, FN(ukr_14x2)},
+    {14, 1, FN(ukr_14x1)}, {14, 2, FN(ukr_14x2)},
 #endif
 };
 #define N_UKR ((int)(sizeof(FN(ukr_table)) / sizeof(FN(ukr_table)[0])))
@@ -137,68 +142,145 @@ static FN(ukr_fn) FN(find_ukr)(int mr, int nv)
     return NULL;
 }
 
+/* The narrowest compiled tile with MR rows and at least nv vectors: the ragged last chunk
+ * of pixels runs on it instead of on the full width. */
+static int FN(tail_nv)(int mr, int nv)
+{
+    int best = 1 << 30;
+    for (int i = 0; i < N_UKR; i++)
+        if (FN(ukr_table)[i].mr == mr && FN(ukr_table)[i].nv >= nv && FN(ukr_table)[i].nv < best)
+            best = FN(ukr_table)[i].nv;
+    return best;
+}
+
 static inline long FN(ceil_div)(long a, long b) { return (a + b - 1) / b; }
 
-/* Planner: pick the micro-tile and the cache blocking for one problem.
- * Cost model per micro-tile step k: the FMA ports (2 per cycle) take MR*NV/2 cycles, the
- * load ports (~2 per cycle) (MR+NV)/2, and a dependent FMA chain at least 4 cycles.
- * Multiply by the padded tile counts along M and P and keep the cheapest shape. */
-static void FN(gemm_plan)(gconv_params *p, int n_threads)
+/* Cycles of one micro-tile step k (two FMA pipes, ~2 loads per cycle, 4-cycle FMA latency). */
+static double FN(step_cost)(int mr, int nv)
 {
-    const int VL = VLEN;
+    double step = 0.5 * mr * nv;
+    if (0.5 * (mr + nv) > step) step = 0.5 * (mr + nv);
+    return step < 4.0 ? 4.0 : step;
+}
+
+/* Cost of `pixels` output pixels on MR x NV tiles: full chunks plus a narrower tail. */
+static double FN(pixels_cost)(int mr, int nv, long pixels)
+{
+    const long NR = (long)nv * VLEN;
+    const long full = pixels / NR, rem = pixels - full * NR;
+    double c = full * FN(step_cost)(mr, nv);
+    if (rem > 0) c += FN(step_cost)(mr, FN(tail_nv)(mr, (int)FN_CEIL(rem, VLEN)));
+    return c;
+}
+
+/* Scratch layout, in elements of T (one block per thread, 64-byte aligned):
+ *   [ offsets: 2*K longs | general: phase planes + slack | staging MB x QPAD ]
+ *   [ offsets: 2*K longs | pointwise: ragged-tail sliver KC x NR ]                        */
+#define OFFSET_ELEMS(K) (FN(ceil_div)(2 * (K) * (long)sizeof(long), (long)sizeof(T)) + 16)
+
+/* Pick the micro-tile (MR x NV) for `pixels` output pixels per (image, group): the
+ * cheapest by step_cost times the tile counts along M and pixels; ties go to bigger tiles. */
+static void FN(choose_tile)(gconv_params *p, long pixels)
+{
     double best = 1e300;
     int bmr = 1, bnv = 1;
     for (int i = 0; i < N_UKR; i++) {
         int mr = FN(ukr_table)[i].mr, nv = FN(ukr_table)[i].nv;
-        double step = 0.5 * mr * nv;
-        if (0.5 * (mr + nv) > step) step = 0.5 * (mr + nv);
-        if (step < 4.0) step = 4.0;
-        double cost = (double)FN(ceil_div)(p->M, mr) * FN(ceil_div)(p->P, (long)nv * VL) * step;
+        double cost = (double)FN(ceil_div)(p->M, mr) * FN(pixels_cost)(mr, nv, pixels);
         if (cost < best * 0.999 || (cost <= best * 1.001 && mr * nv > bmr * bnv)) {
             best = cost; bmr = mr; bnv = nv;
         }
     }
-    p->MR = bmr; p->NV = bnv; p->vlen = VL;
-    p->direct_b = (p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 && p->PT == 0 &&
-                   p->PL == 0 && p->OH == p->H && p->OW == p->W);
-    const long NR = (long)bnv * VL;
-    /* KC: a KC x NR sliver of B~ stays in L1 (~32 KB) while all MR panels stream past it. */
-    long kc = (32 * 1024) / (NR * (long)sizeof(T));
-    if (kc < 16) kc = 16;
-    if (kc >= p->K) kc = p->K;
-    else kc = FN(ceil_div)(p->K, FN(ceil_div)(p->K, kc));   /* even blocks */
-    p->KC = kc;
-    /* NC: the packed KC x NC tile of B~ stays in L2 (~512 KB of the 1 MB). */
-    long nc_max = (512 * 1024) / (kc * (long)sizeof(T));
-    nc_max = nc_max / NR * NR;
-    if (nc_max < NR) nc_max = NR;
-    long p_pad = FN(ceil_div)(p->P, NR) * NR;
-    long nc = p_pad < nc_max ? p_pad : nc_max;
+    p->MR = bmr; p->NV = bnv; p->vlen = VLEN;
     p->n_panels = FN(ceil_div)(p->M, bmr);
-    p->MB = p->n_panels * bmr;
+}
+
+/* Split the work of one (image, group) into tasks: `units` along pixels or rows first, then
+ * output-channel blocks, until every thread has ~4 tasks. Results do not depend on the
+ * split: each output element is always reduced in the same order. Returns units per task. */
+static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, int n_threads)
+{
+    const long base = p->N * p->G, want = 4L * n_threads;
+    p->MB = p->n_panels * p->MR;
     p->n_mblocks = 1;
-    /* Enough tasks that every thread gets work: split P first, then M (bitwise results
-     * do not depend on the split: each output element is reduced in the same order). */
-    long want = 4L * n_threads;
-    long base = p->N * p->G;
-    if (n_threads > 1 && base * FN(ceil_div)(p_pad, nc) < want) {
-        long tiles_needed = FN(ceil_div)(want, base);
-        long nr_tiles = p_pad / NR;
-        long per = FN(ceil_div)(nr_tiles, tiles_needed);
-        if (per < 1) per = 1;
-        if (per * NR < nc) nc = per * NR;
-        if (base * FN(ceil_div)(p_pad, nc) < want && p->n_panels > 1) {
-            long mb_needed = FN(ceil_div)(want, base * FN(ceil_div)(p_pad, nc));
-            long panels_per = FN(ceil_div)(p->n_panels, mb_needed);
-            p->MB = panels_per * bmr;
+    if (n_threads > 1 && base * FN(ceil_div)(units, units_per_task) < want) {
+        long per = FN(ceil_div)(units, FN(ceil_div)(want, base));
+        if (per < units_per_task) units_per_task = per < 1 ? 1 : per;
+        long have = base * FN(ceil_div)(units, units_per_task);
+        if (have < want && p->n_panels > 1) {
+            long panels_per = FN(ceil_div)(p->n_panels, FN(ceil_div)(want, have));
+            p->MB = panels_per * p->MR;
             p->n_mblocks = FN(ceil_div)(p->n_panels, panels_per);
         }
     }
-    p->NC = nc;
-    p->n_ptiles = FN(ceil_div)(p->P, nc);
+    return units_per_task;
+}
+
+/* K block: a KC x NR sliver of B stays in L1 (~32 KB) while every weight panel passes over
+ * it; blocks of even size. */
+static long FN(kc_for)(long K, long NR)
+{
+    long kc = (32 * 1024) / (NR * (long)sizeof(T));
+    if (kc < 16) kc = 16;
+    return kc >= K ? K : FN(ceil_div)(K, FN(ceil_div)(K, kc));
+}
+
+/* Planner. Two ways to feed the micro-kernel's B operand:
+ *
+ * direct_b (1x1, stride 1, no padding): B *is* the input: row k = channel k of the group,
+ *   read in place. Tasks tile the pixels (NC per task) and block K by KC so a KC x NR
+ *   sliver of B stays in L1 while every weight panel passes over it.
+ *
+ * otherwise, implicit GEMM on phase planes: a task takes NC output rows. It copies the
+ *   input rows they need, zero-padded, into per-thread scratch split into SH x SW phase
+ *   planes (plane (a, b) holds padded pixels (SH*i + a, SW*j + b)), each row PW wide:
+ *
+ *      PW = OW + (KW-1)*DW / SW        ("wide" rows: PW - OW garbage columns, discarded)
+ *
+ *   Then output pixel q = r*PW + ow (r = row in the block) and tap (c, kh, kw) reads plane
+ *   ((kh*DH) % SH, (kw*DW) % SW) of channel c at index q + (kh*DH/SH)*PW + (kw*DW/SW): a
+ *   constant offset per tap, so B row k is a contiguous run of the scratch and no im2col
+ *   is ever built. The micro-kernel writes wide rows to a staging tile; the valid OW
+ *   columns are copied out with the epilogue. */
+static void FN(gemm_plan)(gconv_params *p, int n_threads)
+{
+    const long S = (long)sizeof(T);
+    p->direct_b = (p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 && p->PT == 0 &&
+                   p->PL == 0 && p->OH == p->H && p->OW == p->W);
+    if (p->direct_b) {
+        FN(choose_tile)(p, p->P);
+        const long NR = (long)p->NV * VLEN;
+        const long kc = FN(kc_for)(p->K, NR);
+        p->KC = kc;
+        long n_chunks = FN(ceil_div)(p->P, NR);
+        long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads);
+        p->NC = per * NR;
+        p->n_ptiles = FN(ceil_div)(p->P, p->NC);
+        p->PW = p->PROWS = p->QPAD = 0;
+        p->scratch_elems = OFFSET_ELEMS(p->K) + kc * NR + 64;
+    } else {
+        p->PW = p->OW + (p->KW - 1) * p->DW / p->SW;
+        FN(choose_tile)(p, p->OH * p->PW);
+        const long NR = (long)p->NV * VLEN;
+        const long halo = (p->KH - 1) * p->DH / p->SH;
+        /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
+        long rb = p->OH;
+        for (;;) {
+            long in = p->CG * p->SH * p->SW * (rb + halo) * p->PW;
+            long stage = p->n_panels * p->MR * FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+            if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
+            rb = (rb + 1) / 2;
+        }
+        rb = FN(split_tasks)(p, p->OH, rb, n_threads);
+        p->NC = rb;
+        p->n_ptiles = FN(ceil_div)(p->OH, rb);
+        p->KC = FN(kc_for)(p->K, NR);
+        p->PROWS = rb + halo;
+        p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+        p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * p->PROWS * p->PW + NR +
+                           64 + p->MB * p->QPAD;
+    }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
-    /* scratch: packed B~ tile, plus one NR-wide sliver for the direct path's ragged tail */
-    p->scratch_elems = kc * nc + kc * NR + 64;
 }
 
 /* Pack W (G, M, K) into panels A~[g][panel][k][MR], zero rows beyond M. */
@@ -216,54 +298,43 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp)
         }
 }
 
-/* im2col of one tile: rows k in [k0, k0+kc), output pixels [p0, p0+nc) of image n, group g,
- * into dst with row stride ldd (>= nc; columns nc..ldd are zeroed). Zero padding is done
- * here, so the input is never copied whole. */
-static void FN(pack_b_tile)(const gconv_params *p, const T *x_ng, long k0, long kc, long p0,
-                            long nc, T *dst, long ldd)
+/* Copy the input rows output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into the
+ * phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
+ * (xpad = the input with PT rows / PL columns of zeros before it). */
+static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes)
 {
-    const long KHW = p->KH * p->KW, H = p->H, W = p->W, OW = p->OW;
-    for (long kk = 0; kk < kc; kk++) {
-        long k = k0 + kk;
-        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
+    const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
+    for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
-        T *d = dst + kk * ldd;
-        long q = 0;
-        long oh = p0 / OW, ow = p0 % OW;
-        while (q < nc) {
-            long run = OW - ow;                 /* pixels left in this output row */
-            if (run > nc - q) run = nc - q;
-            long ih = oh * p->SH - p->PT + kh * p->DH;
-            if (ih < 0 || ih >= H) {
-                for (long t = 0; t < run; t++) d[q + t] = 0;
-            } else {
-                const T *xr = xc + ih * W;
-                long iw0 = ow * p->SW - p->PL + kw * p->DW;   /* input column of pixel ow */
-                /* valid t: 0 <= iw0 + t*SW < W */
-                long t_lo = iw0 >= 0 ? 0 : FN(ceil_div)(-iw0, p->SW);
-                long t_hi = iw0 < W ? FN(ceil_div)(W - iw0, p->SW) : 0;
-                if (t_lo > run) t_lo = run;
-                if (t_hi > run) t_hi = run;
-                if (t_hi < t_lo) t_hi = t_lo;
-                for (long t = 0; t < t_lo; t++) d[q + t] = 0;
-                if (p->SW == 1) {
-                    memcpy(d + q + t_lo, xr + iw0 + t_lo, (size_t)(t_hi - t_lo) * sizeof(T));
-                } else {
-                    const long sw = p->SW;
-                    const T *s = xr + iw0;
-                    for (long t = t_lo; t < t_hi; t++) d[q + t] = s[t * sw];
+        for (long a = 0; a < SH; a++)
+            for (long b = 0; b < SW; b++) {
+                T *pl = planes + ((c * SH + a) * SW + b) * PR * PW;
+                /* columns j with 0 <= iw = SW*j + b - PL < W */
+                long j_lo = FN(ceil_div)(p->PL - b > 0 ? p->PL - b : 0, SW);
+                long j_hi = FN(ceil_div)(W + p->PL - b, SW);
+                if (j_lo > PW) j_lo = PW;
+                if (j_hi > PW) j_hi = PW;
+                if (j_hi < j_lo) j_hi = j_lo;
+                for (long i = 0; i < PR; i++) {
+                    T *row = pl + i * PW;
+                    long ih = SH * (oh0 + i) + a - p->PT;
+                    if (ih < 0 || ih >= H) {
+                        memset(row, 0, (size_t)PW * sizeof(T));
+                        continue;
+                    }
+                    const T *src = xc + ih * W + (SW * j_lo + b - p->PL);
+                    for (long j = 0; j < j_lo; j++) row[j] = 0;
+                    if (SW == 1)   /* rows are short (often < 64): a loop beats a memcpy call */
+                        for (long j = j_lo; j < j_hi; j++) row[j] = src[j - j_lo];
+                    else
+                        for (long j = j_lo; j < j_hi; j++) row[j] = src[(j - j_lo) * SW];
+                    for (long j = j_hi; j < PW; j++) row[j] = 0;
                 }
-                for (long t = t_hi; t < run; t++) d[q + t] = 0;
             }
-            q += run;
-            ow = 0;
-            oh++;
-        }
-        for (long t = nc; t < ldd; t++) d[t] = 0;
     }
 }
 
-/* Epilogue on an m x n block of C (rows ldc apart) that the last K block just wrote:
+/* Epilogue on an m x n block of C (rows ldc apart) that holds finished sums:
  * add the residual (same layout as C) and apply the activation while the block is in L1. */
 static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R, int m, long n)
 {
@@ -292,7 +363,109 @@ static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R
     }
 }
 
-/* One task: image n, group g, an MB block of output channels, an NC tile of pixels.
+/* One task of the pointwise (direct_b) kind: image n, group g, an MB block of output
+ * channels, an NC tile of pixels; B read in place from the input. */
+static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_g,
+                               const T *b_g, const T *r_ng, T *y_ng, long m_begin,
+                               long m_end, long pt, T *scratch)
+{
+    const int MR = p->MR, NV = p->NV;
+    const long NR = (long)NV * VLEN, K = p->K, P = p->P;
+    const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
+    long *off = (long *)scratch;              /* off[k] = k*P: rows of the input */
+    long *toff = off + K;                     /* toff[k] = k*NR: rows of the tail sliver */
+    T *tail = scratch + OFFSET_ELEMS(K);
+    for (long k = 0; k < K; k++) { off[k] = k * P; toff[k] = k * NR; }
+    const long p0 = pt * p->NC;
+    const long nc = (P - p0 < p->NC) ? P - p0 : p->NC;
+
+    for (long k0 = 0; k0 < K; k0 += p->KC) {
+        const long kc = (K - k0 < p->KC) ? K - k0 : p->KC;
+        const int first = (k0 == 0), last = (k0 + kc == K);
+        for (long j = 0; j < nc; j += NR) {
+            const long n_cols = (nc - j < NR) ? nc - j : NR;
+            const T *B;
+            const long *bo;
+            FN(ukr_fn) f = ukr;
+            if (n_cols == NR) {
+                B = x_ng + p0 + j; bo = off + k0;
+            } else {   /* copy the ragged tail so the micro-kernel never reads past the input */
+                f = FN(find_ukr)(MR, FN(tail_nv)(MR, (int)FN_CEIL(n_cols, VLEN)));
+                for (long kk = 0; kk < kc; kk++) {
+                    const T *src = x_ng + (k0 + kk) * P + p0 + j;
+                    for (long t = 0; t < NR; t++) tail[kk * NR + t] = t < n_cols ? src[t] : 0;
+                }
+                B = tail; bo = toff;
+            }
+            for (long m0 = m_begin; m0 < m_end; m0 += MR) {
+                const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
+                T *C = y_ng + m0 * P + p0 + j;
+                f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, B, bo, C, P, m, (int)n_cols,
+                  first && b_g ? b_g + m0 : NULL, !first);
+                if (last)
+                    FN(epilogue_block)(p, C, P, r_ng ? r_ng + m0 * P + p0 + j : NULL, m, n_cols);
+            }
+        }
+    }
+}
+
+/* One task of the phase-plane kind (see gemm_plan): image n, group g, an MB block of
+ * output channels, output rows [oh0, oh0 + NC). */
+static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
+                           const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
+                           long rt, T *scratch)
+{
+    const int MR = p->MR, NV = p->NV;
+    const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW;
+    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
+    const long oh0 = rt * p->NC;
+    const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+    const long qn = (rb - 1) * PW + OW;             /* wide pixels holding valid outputs */
+    const long QPAD = p->QPAD;
+    const int tail_v = FN(tail_nv)(MR, (int)FN_CEIL(qn % NR, VLEN));
+    const long tail_nr = (long)tail_v * VLEN;
+    const FN(ukr_fn) tail_ukr = FN(find_ukr)(MR, tail_v);
+
+    long *off = (long *)scratch;
+    T *planes = scratch + OFFSET_ELEMS(K);
+    const long plane_elems = p->CG * SH * SW * PR * PW;
+    T *stage = planes + plane_elems + NR + 64;
+
+    for (long k = 0; k < K; k++) {
+        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
+        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+        off[k] = ((c * SH + a) * SW + b) * PR * PW + (kh * p->DH / SH) * PW + kw * p->DW / SW;
+    }
+    FN(fill_phase_planes)(p, x_ng, oh0, planes);
+    for (long t = 0; t < NR + 64; t++) planes[plane_elems + t] = 0;   /* read-past slack */
+
+    for (long k0 = 0; k0 < K; k0 += p->KC) {
+        const long kc = (K - k0 < p->KC) ? K - k0 : p->KC;
+        for (long j = 0; j < qn; j += NR) {
+            const FN(ukr_fn) f = (qn - j >= NR) ? ukr : tail_ukr;
+            const int ncols = (int)((qn - j >= NR) ? NR : tail_nr);
+            for (long m0 = m_begin; m0 < m_end; m0 += MR) {
+                const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
+                f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, planes + j, off + k0,
+                  stage + (m0 - m_begin) * QPAD + j, QPAD, m, ncols,
+                  (k0 == 0 && b_g) ? b_g + m0 : NULL, k0 > 0);
+            }
+        }
+    }
+    /* wide rows -> output rows, then the epilogue while they are in L1 */
+    for (long m0 = m_begin; m0 < m_end; m0++) {
+        const T *src = stage + (m0 - m_begin) * QPAD;
+        for (long r = 0; r < rb; r++) {
+            T *dst = y_ng + (m0 * p->OH + oh0 + r) * OW;
+            for (long q = 0; q < OW; q++) dst[q] = src[r * PW + q];
+            FN(epilogue_block)(p, dst, OW, r_ng ? r_ng + (m0 * p->OH + oh0 + r) * OW : NULL, 1, OW);
+        }
+    }
+}
+
+/* One task: image n, group g, an MB block of output channels, a pixel tile (pointwise) or
+ * a block of output rows (phase planes).
  *   x: (N, C_in, H, W) contiguous          wp: packed weights (gemm_pack_weights)
  *   bias: (C_out,) or NULL                 res: like y, or NULL
  *   y: (N, C_out, OH, OW) contiguous       scratch: p->scratch_elems elements
@@ -301,58 +474,23 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
                           const T *res, T *y, long task, T *scratch)
 {
     const long per_img_g = p->n_mblocks * p->n_ptiles;
-    const long ng = task / per_img_g;
-    const long rest = task % per_img_g;
+    const long ng = task / per_img_g, rest = task % per_img_g;
     const long mb = rest / p->n_ptiles, pt = rest % p->n_ptiles;
     const long n = ng / p->G, g = ng % p->G;
-    const int MR = p->MR, NV = p->NV;
-    const long NR = (long)NV * VLEN, K = p->K, P = p->P;
-    const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
-
     const T *x_ng = x + (n * p->C_in + g * p->CG) * p->H * p->W;
-    T *y_ng = y + (n * p->C_out + g * p->M) * P;
-    const T *r_ng = res ? res + (n * p->C_out + g * p->M) * P : NULL;
-    const T *w_g = wp + g * p->n_panels * K * MR;
+    T *y_ng = y + (n * p->C_out + g * p->M) * p->P;
+    const T *r_ng = res ? res + (n * p->C_out + g * p->M) * p->P : NULL;
+    const T *w_g = wp + g * p->n_panels * p->K * p->MR;
     const T *b_g = bias ? bias + g * p->M : NULL;
-
-    const long p0 = pt * p->NC;
-    const long nc = (P - p0 < p->NC) ? P - p0 : p->NC;
     const long m_begin = mb * p->MB;
     const long m_end = (m_begin + p->MB < p->M) ? m_begin + p->MB : p->M;
-    const long ldd = FN(ceil_div)(nc, NR) * NR;
-    T *bt = scratch;                    /* packed B~ tile, KC x ldd */
-    T *tail = scratch + p->KC * ldd;    /* direct path: ragged last NR columns, KC x NR */
-
-    for (long k0 = 0; k0 < K; k0 += p->KC) {
-        const long kc = (K - k0 < p->KC) ? K - k0 : p->KC;
-        const int first = (k0 == 0), last = (k0 + kc == K);
-        if (!p->direct_b) FN(pack_b_tile)(p, x_ng, k0, kc, p0, nc, bt, ldd);
-        for (long j = 0; j < nc; j += NR) {
-            const long n_cols = (nc - j < NR) ? nc - j : NR;
-            const T *B;
-            long ldb;
-            if (!p->direct_b) {
-                B = bt + j; ldb = ldd;
-            } else if (n_cols == NR) {
-                B = x_ng + k0 * P + p0 + j; ldb = P;
-            } else {   /* copy the ragged tail so the micro-kernel never reads past the input */
-                for (long kk = 0; kk < kc; kk++) {
-                    const T *src = x_ng + (k0 + kk) * P + p0 + j;
-                    for (long t = 0; t < NR; t++) tail[kk * NR + t] = t < n_cols ? src[t] : 0;
-                }
-                B = tail; ldb = NR;
-            }
-            for (long m0 = m_begin; m0 < m_end; m0 += MR) {
-                const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
-                T *C = y_ng + m0 * P + p0 + j;
-                ukr(kc, w_g + (m0 / MR) * K * MR + k0 * MR, B, ldb, C, P, m, (int)n_cols,
-                    first && b_g ? b_g + m0 : NULL, !first);
-                if (last) FN(epilogue_block)(p, C, P, r_ng ? r_ng + m0 * P + p0 + j : NULL, m, n_cols);
-            }
-        }
-    }
+    if (p->direct_b)
+        FN(pointwise_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
+    else
+        FN(phase_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
 }
 
+#undef OFFSET_ELEMS
 #undef VEC
 #undef LOADU
 #undef STOREU
@@ -360,3 +498,4 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
 #undef MR_MAX
 #undef NV_MAX
 #undef N_UKR
+#undef FN_CEIL

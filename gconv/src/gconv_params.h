@@ -40,6 +40,7 @@ typedef struct {
     long n_mblocks;            /* tasks along M */
     long n_panels;             /* ceil(M / MR): packed weight panels per group */
     long n_tasks;              /* N * G * n_mblocks * n_ptiles */
+    long PW, PROWS, QPAD;      /* phase-plane path: wide row length, plane rows, staging row */
     long scratch_elems;        /* per-thread scratch, in elements */
 } gconv_params;
 
