@@ -183,29 +183,20 @@ _call_plans = {}
 _CACHE_LIMIT = 512
 
 
-def _signature(input, weight, bias, stride, padding, dilation, groups, activation,
-               padding_mode, layout, algorithm):
-    """Hashable key of everything a CallPlan depends on; None when not cacheable."""
-    if type(input) is not np.ndarray or type(weight) is not np.ndarray:
-        return None
-    if bias is not None and type(bias) is not np.ndarray:
-        return None
-    key = (input.shape, input.dtype, weight.shape, weight.dtype,
-           None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
-           groups, activation, padding_mode, layout, algorithm, _isa.isa_level(),
-           _threads.get_num_threads())
-    try:
-        hash(key)
-    except TypeError:     # a list argument: fine, just not cached
-        return None
-    return key
-
-
 def _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
                padding_mode, layout, algorithm):
-    key = _signature(input, weight, bias, stride, padding, dilation, groups, activation,
-                     padding_mode, layout, algorithm)
-    cp = _call_plans.get(key) if key is not None else None
+    """The cached CallPlan of this call's signature, made (and validated) on first use."""
+    key = None
+    if (type(input) is np.ndarray and type(weight) is np.ndarray
+            and (bias is None or type(bias) is np.ndarray)):
+        key = (input.shape, input.dtype, weight.shape, weight.dtype,
+               None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
+               groups, activation, padding_mode, layout, algorithm, _isa._current,
+               _threads._n_threads or _threads.get_num_threads())
+    try:
+        cp = _call_plans.get(key)
+    except TypeError:     # a list argument: fine, just not cached
+        key = cp = None
     if cp is None:
         cp = _make_call_plan(input, weight, bias, stride, padding, dilation, groups,
                              activation, padding_mode, layout, algorithm)
@@ -243,6 +234,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """
     cp = _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
                     padding_mode, layout, algorithm)
+    if cp.is_simple and residual is None and out is None and cp.kernel_plan is not None:
+        # the common case, kept lean: the arrays' types and dtypes are part of the cache key
+        p = cp.problem
+        x = _contiguous(input, p.dtype)
+        y = np.empty(cp.user_output_shape, dtype=p.dtype)
+        w = cp.impl.prepare_weight(cp.kernel_plan, _contiguous(weight, p.dtype))
+        cp.kernel_plan.run(x, w, None if bias is None else _contiguous(bias, p.dtype), None, y)
+        return y
     if residual is not None:
         residual = _check_residual(residual, cp)
     if out is not None:

@@ -218,6 +218,17 @@ cdef int _run_f32(const gconv_params *p, int kind, const gconv_ops_f32 *ops, con
     cdef long t
     cdef int failed = 0
     cdef int *failed_p = &failed     # written through a pointer: shared by all threads
+    if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
+        scratch = <float *>_scratch_alloc(p.scratch_elems, sizeof(float))
+        if scratch == NULL:
+            return 1
+        for t in range(p.n_tasks):
+            if kind == _GEMM:
+                ops.gemm_task(p, x, w, b, r, y, t, scratch)
+            else:
+                ops.dw_task(p, x, w, b, r, y, t, scratch)
+        free(scratch)
+        return 0
     with parallel(num_threads=n_threads):
         scratch = <float *>_scratch_alloc(p.scratch_elems, sizeof(float))
         if scratch == NULL:
@@ -241,6 +252,17 @@ cdef int _run_f64(const gconv_params *p, int kind, const gconv_ops_f64 *ops, con
     cdef long t
     cdef int failed = 0
     cdef int *failed_p = &failed
+    if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
+        scratch = <double *>_scratch_alloc(p.scratch_elems, sizeof(double))
+        if scratch == NULL:
+            return 1
+        for t in range(p.n_tasks):
+            if kind == _GEMM:
+                ops.gemm_task(p, x, w, b, r, y, t, scratch)
+            else:
+                ops.dw_task(p, x, w, b, r, y, t, scratch)
+        free(scratch)
+        return 0
     with parallel(num_threads=n_threads):
         scratch = <double *>_scratch_alloc(p.scratch_elems, sizeof(double))
         if scratch == NULL:

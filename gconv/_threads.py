@@ -15,6 +15,7 @@ from ._validation import as_int
 PARALLEL_MIN_FLOPS = 1_000_000
 
 _n_threads = None
+_default_n_threads = None    # computed once: OpenMP reads OMP_NUM_THREADS only at start-up
 
 
 def _cpus_available():
@@ -24,16 +25,23 @@ def _cpus_available():
         return os.cpu_count() or 1
 
 
-def get_num_threads():
-    """Threads gconv's kernels use at most (1 in a build without OpenMP)."""
+def _default_threads():
     if not _kernels.openmp_enabled():
         return 1
-    if _n_threads is not None:
-        return _n_threads
     n = _kernels.omp_max_threads()
     if "OMP_NUM_THREADS" not in os.environ:
         n = min(n, _cpus_available())
     return max(1, n)
+
+
+def get_num_threads():
+    """Threads gconv's kernels use at most (1 in a build without OpenMP)."""
+    global _default_n_threads
+    if _n_threads is not None:
+        return _n_threads
+    if _default_n_threads is None:
+        _default_n_threads = _default_threads()
+    return _default_n_threads
 
 
 def set_num_threads(n):
@@ -48,7 +56,7 @@ def set_num_threads(n):
     n = as_int(n, "n")
     if n <= 0:
         raise ValueError(f"set_num_threads expects a positive number of threads, got {n}")
-    _n_threads = n
+    _n_threads = n if _kernels.openmp_enabled() else 1
 
 
 def threads_for(problem):
