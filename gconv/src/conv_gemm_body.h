@@ -278,7 +278,7 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         p->PROWS = rb + halo;
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
         p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * p->PROWS * p->PW + NR +
-                           64 + p->MB * p->QPAD;
+                           64 + p->MB * p->QPAD + p->SW * p->PW + 2L * VLEN;
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
 }
@@ -298,39 +298,64 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp)
         }
 }
 
-/* Copy the input rows output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into the
- * phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
- * (xpad = the input with PT rows / PL columns of zeros before it). */
-static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes)
+/* dst[0, n) = zeros, except dst[lo, hi) = src[0, hi - lo). Whole vectors are copied when
+ * `overcopy` allows reading up to VLEN - 1 elements past src's run and writing up to VLEN - 1
+ * past dst[n) (the caller fills rows in increasing address order and keeps slack after the
+ * last one, so that spill is overwritten or harmless). */
+static inline void FN(padded_row)(T *dst, const T *src, long lo, long hi, long n, int overcopy)
+{
+    for (long j = 0; j < lo; j++) dst[j] = 0;
+    if (overcopy)
+        for (long v = lo; v < hi; v += VLEN) STOREU(dst + v, LOADU(src + (v - lo)));
+    else
+        for (long j = lo; j < hi; j++) dst[j] = src[j - lo];
+    for (long j = hi; j < n; j++) dst[j] = 0;
+}
+
+/* Copy the input rows that output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into
+ * the phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
+ * (xpad = the input with PT rows / PL columns of zeros before it). For SW > 1 each padded
+ * input row goes through `rowbuf` (SW*PW + VLEN elements) and is de-interleaved from there. */
+static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
+                                  T *rowbuf)
 {
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
+    const long PL = p->PL;
+    const long plane = PR * PW;
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
-        for (long a = 0; a < SH; a++)
-            for (long b = 0; b < SW; b++) {
-                T *pl = planes + ((c * SH + a) * SW + b) * PR * PW;
-                /* columns j with 0 <= iw = SW*j + b - PL < W */
-                long j_lo = FN(ceil_div)(p->PL - b > 0 ? p->PL - b : 0, SW);
-                long j_hi = FN(ceil_div)(W + p->PL - b, SW);
-                if (j_lo > PW) j_lo = PW;
-                if (j_hi > PW) j_hi = PW;
-                if (j_hi < j_lo) j_hi = j_lo;
-                for (long i = 0; i < PR; i++) {
-                    T *row = pl + i * PW;
-                    long ih = SH * (oh0 + i) + a - p->PT;
-                    if (ih < 0 || ih >= H) {
-                        memset(row, 0, (size_t)PW * sizeof(T));
-                        continue;
+        for (long a = 0; a < SH; a++) {
+            T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
+            for (long i = 0; i < PR; i++) {
+                const long ih = SH * (oh0 + i) + a - p->PT;
+                if (ih < 0 || ih >= H) {
+                    for (long b = 0; b < SW; b++) memset(pa + b * plane + i * PW, 0, (size_t)PW * sizeof(T));
+                    continue;
+                }
+                const T *src = xc + ih * W;
+                /* padded columns t = SW*j + b in [0, SW*PW); input column t - PL */
+                const long n = SW * PW;
+                const long lo = PL < n ? PL : n;
+                const long hi = (PL + W < n) ? PL + W : n;
+                const T *run = src + (lo - PL);
+                /* whole-vector reads stay inside this channel's H x W block */
+                const int overcopy = (run + FN(ceil_div)(hi - lo, VLEN) * VLEN <= xc + H * W);
+                if (SW == 1) {
+                    FN(padded_row)(pa + i * PW, run, lo, hi, PW, overcopy);
+                } else {
+                    FN(padded_row)(rowbuf, run, lo, hi, n, overcopy);
+                    if (SW == 2) {   /* constant stride: the compiler vectorises the split */
+                        T *e = pa + i * PW, *o = pa + plane + i * PW;
+                        for (long j = 0; j < PW; j++) { e[j] = rowbuf[2 * j]; o[j] = rowbuf[2 * j + 1]; }
+                    } else {
+                        for (long b = 0; b < SW; b++) {
+                            T *d = pa + b * plane + i * PW;
+                            for (long j = 0; j < PW; j++) d[j] = rowbuf[SW * j + b];
+                        }
                     }
-                    const T *src = xc + ih * W + (SW * j_lo + b - p->PL);
-                    for (long j = 0; j < j_lo; j++) row[j] = 0;
-                    if (SW == 1)   /* rows are short (often < 64): a loop beats a memcpy call */
-                        for (long j = j_lo; j < j_hi; j++) row[j] = src[j - j_lo];
-                    else
-                        for (long j = j_lo; j < j_hi; j++) row[j] = src[(j - j_lo) * SW];
-                    for (long j = j_hi; j < PW; j++) row[j] = 0;
                 }
             }
+        }
     }
 }
 
@@ -437,7 +462,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
         long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
         off[k] = ((c * SH + a) * SW + b) * PR * PW + (kh * p->DH / SH) * PW + kw * p->DW / SW;
     }
-    FN(fill_phase_planes)(p, x_ng, oh0, planes);
+    FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + p->MB * QPAD);
     for (long t = 0; t < NR + 64; t++) planes[plane_elems + t] = 0;   /* read-past slack */
 
     for (long k0 = 0; k0 < K; k0 += p->KC) {
