@@ -9,7 +9,9 @@ The torch adapter (``gconv.torch``) is imported only on demand; ``import gconv``
 imports torch.
 """
 from ._conv import Conv2d, conv2d, conv2d_output_shape
+from ._conv1d import Conv1d, conv1d
 from ._dispatch import ALGORITHMS
+from ._explain import Explanation, explain
 from ._isa import available_isas, get_isa, set_isa
 from ._kernels import openmp_enabled
 from ._problem import ConvProblem
@@ -21,4 +23,5 @@ __all__ = [
     "conv2d", "Conv2d", "conv2d_output_shape", "ConvProblem", "ALGORITHMS",
     "openmp_enabled", "get_num_threads", "set_num_threads",
     "available_isas", "get_isa", "set_isa", "__version__",
+    "conv1d", "Conv1d", "explain", "Explanation",
 ]

@@ -23,6 +23,15 @@ class Activation(tuple):
     lo = property(lambda self: self[3])
     hi = property(lambda self: self[4])
 
+    @property
+    def spec(self):
+        """The argument that makes this activation, e.g. 'relu' or ('clamp', -1.0, 1.0)."""
+        if self.name == "leaky_relu":
+            return ("leaky_relu", self.alpha)
+        if self.name == "clamp":
+            return ("clamp", self.lo, self.hi)
+        return self.name
+
 
 NONE = Activation((None, 0, 0.0, 0.0, 0.0))
 

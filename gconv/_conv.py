@@ -82,7 +82,7 @@ def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, acti
     mode_pads = None
     if padding_mode != "zeros":
         if w.ndim == 4 and len(shape) == 4:
-            groups_ = check_groups(groups)  # noqa: F841  (torch checks groups first)
+            check_groups(groups)      # torch checks groups before padding
             stride_, dilation_ = pair(stride, "stride"), pair(dilation, "dilation")
             pads = normalize_padding(padding, shape[2], shape[3], w.shape[2], w.shape[3],
                                      stride_, dilation_)
@@ -394,5 +394,5 @@ class Conv2d:
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode!r}"
         if self.activation.name is not None:
-            s += f", activation={self.activation.name!r}"
+            s += f", activation={self.activation.spec!r}"
         return s + ")"

@@ -37,7 +37,7 @@ cdef extern from "gconv_kernels.h" nogil:
         long M, CG, K, P
         int act
         double alpha, lo, hi
-        int MR, NV, vlen, direct_b
+        int MR, NV, vlen, direct_b, forbid_direct
         long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
         long PW, PROWS, QPAD
 
@@ -129,12 +129,12 @@ cdef class Plan:
         self.isa = isa
         self.n_threads = n_threads
         if kind == _GEMM:
+            # 'general' forced on a 1x1 problem: plan (and run) the phase-plane path
+            self.p.forbid_direct = not allow_direct
             if is_f64:
                 gconv_ops_f64_table[isa].gemm_plan(&self.p, n_threads)
             else:
                 gconv_ops_f32_table[isa].gemm_plan(&self.p, n_threads)
-            if not allow_direct:   # 'general' forced on a 1x1 problem: exercise the packing
-                self.p.direct_b = 0
         else:
             if is_f64:
                 gconv_ops_f64_table[isa].dw_plan(&self.p, n_threads)

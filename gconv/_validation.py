@@ -155,7 +155,10 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
         raise ValueError(f"Given groups={groups}, weight of size {_shape(w)}, expected "
                          f"input{_shape(x)} to have {CG * groups} channels, but got {C} "
                          f"channels instead")
-    if KH == 0 or KW == 0 or CG == 0:
+    if KH == 0 or KW == 0:
+        raise ValueError(f"kernel size should be greater than zero, but got kernel_height: "
+                         f"{KH} kernel_width: {KW} (weight of size {_shape(w)})")
+    if CG == 0:
         raise ValueError(f"Expected a non-empty kernel, but got weight of size {_shape(w)}")
     if H == 0 or W == 0:
         raise ValueError(f"Only zero batch or zero channel inputs are supported, but got input "

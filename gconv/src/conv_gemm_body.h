@@ -245,8 +245,8 @@ static long FN(kc_for)(long K, long NR)
 static void FN(gemm_plan)(gconv_params *p, int n_threads)
 {
     const long S = (long)sizeof(T);
-    p->direct_b = (p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 && p->PT == 0 &&
-                   p->PL == 0 && p->OH == p->H && p->OW == p->W);
+    p->direct_b = (!p->forbid_direct && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
+                   p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
     if (p->direct_b) {
         FN(choose_tile)(p, p->P);
         const long NR = (long)p->NV * VLEN;

@@ -33,6 +33,7 @@ typedef struct {
     /* blocking, filled by the planner */
     int MR, NV, vlen;          /* micro-tile: MR output channels x NV vectors of pixels */
     int direct_b;              /* 1: B read straight from the input (1x1, stride 1, no pad) */
+    int forbid_direct;         /* set by the caller before planning: always use phase planes */
     long KC;                   /* reduction block */
     long NC;                   /* pixels per task tile (multiple of NR = NV*VLEN) */
     long n_ptiles;             /* tiles along P */
