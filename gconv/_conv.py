@@ -154,8 +154,12 @@ def _execute(cp, input, weight, bias, residual, out, prepared_weight=None):
         x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=_NUMPY_PAD_MODE[cp.padding_mode])
     b = None if bias is None else _contiguous(bias, dtype)
     r = None if residual is None else _to_kernel_layout(residual, cp, dtype)
-    direct_out = out is not None and cp.is_simple
-    y = out if direct_out else np.empty(p.output_shape, dtype=dtype)
+    # NCHW, zero padding: the kernel writes straight into `out` (a view adds the batch axis)
+    direct_out = out is not None and cp.layout == "NCHW" and cp.mode_pads is None
+    if direct_out:
+        y = out if cp.batched else out[None]
+    else:
+        y = np.empty(p.output_shape, dtype=dtype)
     if cp.kernel_plan is None:        # the reference
         w = _contiguous(weight, dtype)
         y[...] = _dispatch.run_reference(p, x, w, b)

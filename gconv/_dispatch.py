@@ -68,7 +68,8 @@ class General(Implementation):
     name = "general"
     kind = _kernels.KIND_GEMM
     allow_direct = False
-    summary = "implicit GEMM: im2col of cache-sized tiles into a register-blocked micro-kernel"
+    summary = ("implicit GEMM: per task the input rows it needs, zero-padded into phase planes, "
+               "feed a register-blocked micro-kernel; no im2col")
 
 
 class Reference(Implementation):
