@@ -8,6 +8,15 @@
 The torch adapter (``gconv.torch``) is imported only on demand; ``import gconv`` never
 imports torch.
 """
+try:
+    from . import _kernels  # noqa: F401  (the compiled module: fail early and readably)
+except ImportError as e:  # pragma: no cover - only in an unbuilt source tree
+    raise ImportError(
+        f"gconv's compiled kernels (gconv._kernels) could not be imported: {e}. If you are "
+        "running from a source checkout, build them first: `pip install .` (or "
+        "`python setup.py build_ext --inplace` for development), and run Python from "
+        "outside the checkout so the installed package is found.") from e
+
 from ._conv import Conv2d, conv2d, conv2d_output_shape
 from ._conv1d import Conv1d, conv1d
 from ._dispatch import ALGORITHMS

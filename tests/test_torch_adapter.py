@@ -17,7 +17,6 @@ import gconv.torch as gtorch
 from gconv._check import run_check
 from gconv.testing import assert_matches_torch
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 
 
@@ -29,10 +28,15 @@ def torch_single_thread():
     torch.set_num_threads(before)
 
 
+# the folder holding the gconv this test imported (site-packages after `pip install .`,
+# the checkout for an in-place build), so the subprocess imports the same, built, gconv
+GCONV_PARENT = str(Path(gconv.__file__).resolve().parents[1])
+
+
 def run_python(code):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=GCONV_PARENT)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, env=env, timeout=120)
+                          cwd=GCONV_PARENT, env=env, timeout=120)
 
 
 # -- optional: never imported by gconv, a clear message without torch ------------------------
