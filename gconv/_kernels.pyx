@@ -37,9 +37,9 @@ cdef extern from "gconv_kernels.h" nogil:
         long M, CG, K, P
         int act
         double alpha, lo, hi
-        int MR, NV, vlen, direct_b, forbid_direct
+        int MR, NV, vlen, direct_b, forbid_direct, oc_vec
         long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
-        long PW, PROWS, QPAD
+        long PW, PROWS, QPAD, panel_w
 
     ctypedef struct gconv_ops_f32:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
@@ -150,11 +150,12 @@ cdef class Plan:
         """The planner's choices, for explain() and tests."""
         return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
                     MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
+                    channel_vectors=bool(self.p.oc_vec),
                     scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
 
     def packed_weight_size(self):
         """Elements of the packed weight buffer (GEMM kind)."""
-        return self.p.G * self.p.n_panels * self.p.K * self.p.MR
+        return self.p.G * self.p.n_panels * self.p.K * self.p.panel_w
 
     def pack_weights(self, cnp.ndarray w, cnp.ndarray out):
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""

@@ -142,6 +142,88 @@ static FN(ukr_fn) FN(find_ukr)(int mr, int nv)
     return NULL;
 }
 
+/* Channel-vector micro-kernel, ukrc_MPxNV (used when output images are small or the wide
+ * rows would waste many lanes): MP consecutive output pixels of one output row x
+ * NR = NV*VLEN output channels, written pixel-major to a small stage tile.
+ *
+ *      packed weights A~ (one panel)        pixels                      stage (MP x NR)
+ *      k=0: [ NR channels ]                 tap k of pixel i is         pixel 0: [ NR chans ]
+ *      k=1: [ NR channels ]                 B[boff[k] + i]              pixel 1: [ NR chans ]
+ *
+ *   each step k: NV vector loads of A~, MP broadcasts of pixels, MP*NV FMAs. Pixels are
+ *   addressed one by one, so no lane is spent on the wide rows' garbage columns. bias, if
+ *   given, holds NR values (zero-padded). The caller transposes the stage into NCHW. */
+#define MP_MAX 28
+static inline __attribute__((always_inline)) void FN(ukrc_body)(
+    const int MP, const int NV, long K, const T *restrict A, const T *restrict B,
+    const long *restrict boff, T *restrict stage, const T *restrict bias)
+{
+    VEC acc[MP_MAX][NV_MAX];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+        VEC seed = bias ? LOADU(bias + v * VLEN) : (VEC){0};
+#pragma GCC unroll 28
+        for (int i = 0; i < MP; i++) acc[i][v] = seed;
+    }
+    for (long k = 0; k < K; k++) {
+        VEC a[NV_MAX];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) a[v] = LOADU(A + v * VLEN);
+        const T *b = B + boff[k];
+#pragma GCC unroll 28
+        for (int i = 0; i < MP; i++) {
+            VEC x = BCAST(b[i]);
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[i][v] += x * a[v];
+        }
+        A += NV * VLEN;
+    }
+#pragma GCC unroll 28
+    for (int i = 0; i < MP; i++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) STOREU(stage + (i * NV + v) * VLEN, acc[i][v]);
+}
+
+typedef void (*FN(ukrc_fn))(long, const T *, const T *, const long *, T *, const T *);
+
+#define GCONV_UKRC(MP_, NV_)                                                                 \
+    static void FN(ukrc_##MP_##x##NV_)(long K, const T *A, const T *B, const long *boff,        \
+                                       T *stage, const T *bias)                              \
+    {                                                                                        \
+        FN(ukrc_body)(MP_, NV_, K, A, B, boff, stage, bias);                                 \
+    }
+
+/* pixel counts fit common output widths (7, 14, 27, 28, 56 ...) */
+GCONV_UKRC(4, 1) GCONV_UKRC(4, 2) GCONV_UKRC(4, 3) GCONV_UKRC(6, 1) GCONV_UKRC(6, 2)
+GCONV_UKRC(7, 1) GCONV_UKRC(8, 1) GCONV_UKRC(9, 1) GCONV_UKRC(12, 1)
+#if VREGS >= 32
+GCONV_UKRC(4, 4) GCONV_UKRC(6, 4) GCONV_UKRC(7, 2) GCONV_UKRC(7, 3) GCONV_UKRC(7, 4)
+GCONV_UKRC(8, 2) GCONV_UKRC(8, 3) GCONV_UKRC(9, 2) GCONV_UKRC(9, 3) GCONV_UKRC(12, 2)
+GCONV_UKRC(14, 1) GCONV_UKRC(14, 2) GCONV_UKRC(28, 1)
+#endif
+
+typedef struct { int mp, nv; FN(ukrc_fn) fn; } FN(ukrc_entry);
+
+static const FN(ukrc_entry) FN(ukrc_table)[] = {
+    {4, 1, FN(ukrc_4x1)}, {4, 2, FN(ukrc_4x2)}, {4, 3, FN(ukrc_4x3)}, {6, 1, FN(ukrc_6x1)},
+    {6, 2, FN(ukrc_6x2)}, {7, 1, FN(ukrc_7x1)}, {8, 1, FN(ukrc_8x1)}, {9, 1, FN(ukrc_9x1)},
+    {12, 1, FN(ukrc_12x1)},
+#if VREGS >= 32
+    {4, 4, FN(ukrc_4x4)}, {6, 4, FN(ukrc_6x4)}, {7, 2, FN(ukrc_7x2)}, {7, 3, FN(ukrc_7x3)},
+    {7, 4, FN(ukrc_7x4)}, {8, 2, FN(ukrc_8x2)}, {8, 3, FN(ukrc_8x3)}, {9, 2, FN(ukrc_9x2)},
+    {9, 3, FN(ukrc_9x3)}, {12, 2, FN(ukrc_12x2)}, {14, 1, FN(ukrc_14x1)},
+    {14, 2, FN(ukrc_14x2)}, {28, 1, FN(ukrc_28x1)},
+#endif
+};
+#define N_UKRC ((int)(sizeof(FN(ukrc_table)) / sizeof(FN(ukrc_table)[0])))
+
+static FN(ukrc_fn) FN(find_ukrc)(int mp, int nv)
+{
+    for (int i = 0; i < N_UKRC; i++)
+        if (FN(ukrc_table)[i].mp == mp && FN(ukrc_table)[i].nv == nv) return FN(ukrc_table)[i].fn;
+    return NULL;
+}
+
 /* The narrowest compiled tile with MR rows and at least nv vectors: the ragged last chunk
  * of pixels runs on it instead of on the full width. */
 static int FN(tail_nv)(int mr, int nv)
@@ -192,7 +274,34 @@ static void FN(choose_tile)(gconv_params *p, long pixels)
         }
     }
     p->MR = bmr; p->NV = bnv; p->vlen = VLEN;
+    p->oc_vec = 0;
+    p->panel_w = bmr;
     p->n_panels = FN(ceil_div)(p->M, bmr);
+}
+
+/* Phase-plane problems: switch to channel-vector tiles (ukrc) when they cost less than the
+ * pixel-vector tiles choose_tile picked. Both costs are micro-tile steps (step_cost) times
+ * K (the channel-vector transpose and the pixel-vector copy-out are both one pass over the
+ * output; measured, they cancel). Pixel vectors lose lanes on small images and on the wide
+ * rows' garbage columns; channel vectors lose them when M is not a multiple of VLEN. */
+static void FN(maybe_channel_vectors)(gconv_params *p)
+{
+    const double pv = (double)FN(ceil_div)(p->M, p->MR) * FN(pixels_cost)(p->MR, p->NV, p->OH * p->PW) * p->K;
+    double best = 1e300;
+    int bmp = 0, bnv = 0;
+    for (int i = 0; i < N_UKRC; i++) {
+        const int mp = FN(ukrc_table)[i].mp, nv = FN(ukrc_table)[i].nv;
+        const double c = (double)FN(ceil_div)(p->M, (long)nv * VLEN) * p->OH *
+                         FN(ceil_div)(p->OW, mp) * FN(step_cost)(mp, nv) * p->K;
+        if (c < best * 0.999 || (c <= best * 1.001 && mp * nv > bmp * bnv)) {
+            best = c; bmp = mp; bnv = nv;
+        }
+    }
+    if (bmp == 0 || best >= pv) return;
+    p->oc_vec = 1;
+    p->MR = bmp; p->NV = bnv;
+    p->panel_w = (long)bnv * VLEN;
+    p->n_panels = FN(ceil_div)(p->M, p->panel_w);
 }
 
 /* Split the work of one (image, group) into tasks: `units` along pixels or rows first, then
@@ -201,7 +310,7 @@ static void FN(choose_tile)(gconv_params *p, long pixels)
 static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, int n_threads)
 {
     const long base = p->N * p->G, want = 4L * n_threads;
-    p->MB = p->n_panels * p->MR;
+    p->MB = p->n_panels * p->panel_w;
     p->n_mblocks = 1;
     if (n_threads > 1 && base * FN(ceil_div)(units, units_per_task) < want) {
         long per = FN(ceil_div)(units, FN(ceil_div)(want, base));
@@ -209,7 +318,7 @@ static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, in
         long have = base * FN(ceil_div)(units, units_per_task);
         if (have < want && p->n_panels > 1) {
             long panels_per = FN(ceil_div)(p->n_panels, FN(ceil_div)(want, have));
-            p->MB = panels_per * p->MR;
+            p->MB = panels_per * p->panel_w;
             p->n_mblocks = FN(ceil_div)(p->n_panels, panels_per);
         }
     }
@@ -261,32 +370,37 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
     } else {
         p->PW = p->OW + (p->KW - 1) * p->DW / p->SW;
         FN(choose_tile)(p, p->OH * p->PW);
-        const long NR = (long)p->NV * VLEN;
+        FN(maybe_channel_vectors)(p);
+        const long NR = p->oc_vec ? p->MR : (long)p->NV * VLEN;   /* pixels per tile */
         const long halo = (p->KH - 1) * p->DH / p->SH;
         /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
         long rb = p->OH;
         for (;;) {
             long in = p->CG * p->SH * p->SW * (rb + halo) * p->PW;
-            long stage = p->n_panels * p->MR * FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+            long stage = p->oc_vec ? 0 : p->n_panels * p->MR *
+                                             FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
         rb = FN(split_tasks)(p, p->OH, rb, n_threads);
         p->NC = rb;
         p->n_ptiles = FN(ceil_div)(p->OH, rb);
-        p->KC = FN(kc_for)(p->K, NR);
+        p->KC = p->oc_vec ? p->K : FN(kc_for)(p->K, NR);
         p->PROWS = rb + halo;
+        /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
-        p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * p->PROWS * p->PW + NR +
-                           64 + p->MB * p->QPAD + p->SW * p->PW + 2L * VLEN;
+        const long stage = p->oc_vec ? (p->MR + 1L) * p->panel_w : p->MB * p->QPAD;
+        p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * p->PROWS * p->PW +
+                           NR + 64 + stage + p->SW * p->PW + 2L * VLEN;
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
 }
 
-/* Pack W (G, M, K) into panels A~[g][panel][k][MR], zero rows beyond M. */
+/* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
+ * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M. */
 static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp)
 {
-    const long MR = p->MR, K = p->K, M = p->M;
+    const long MR = p->panel_w, K = p->K, M = p->M;
     for (long g = 0; g < p->G; g++)
         for (long pa = 0; pa < p->n_panels; pa++) {
             T *dst = wp + (g * p->n_panels + pa) * K * MR;
@@ -489,6 +603,55 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     }
 }
 
+/* The channel-vector variant of phase_task: same phase planes and tap offsets; tiles of MR
+ * pixels along one output row x NR output channels, transposed into NCHW as they finish. */
+static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g,
+                              const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
+                              long rt, T *scratch)
+{
+    const int MP = p->MR, NV = p->NV;
+    const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW, P = p->P;
+    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const FN(ukrc_fn) ukrc = FN(find_ukrc)(MP, NV);
+    const long oh0 = rt * p->NC;
+    const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+
+    long *off = (long *)scratch;
+    T *planes = scratch + OFFSET_ELEMS(K);
+    const long plane_elems = p->CG * SH * SW * PR * PW;
+    T *stage = planes + plane_elems + MP + 64;      /* MP x NR tile */
+    T *bias_pad = stage + (long)MP * NR;           /* NR bias values, zero-padded */
+
+    for (long k = 0; k < K; k++) {
+        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
+        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+        off[k] = ((c * SH + a) * SW + b) * PR * PW + (kh * p->DH / SH) * PW + kw * p->DW / SW;
+    }
+    FN(fill_phase_planes)(p, x_ng, oh0, planes, bias_pad + NR);
+    for (long t = 0; t < MP + 64; t++) planes[plane_elems + t] = 0;   /* read-past slack */
+
+    for (long oc0 = m_begin; oc0 < m_end; oc0 += NR) {
+        const long n_oc = (m_end - oc0 < NR) ? m_end - oc0 : NR;
+        const T *A = w_g + (oc0 / NR) * K * NR;
+        if (b_g)
+            for (long c = 0; c < NR; c++) bias_pad[c] = c < n_oc ? b_g[oc0 + c] : (T)0;
+        for (long r = 0; r < rb; r++) {
+            const long row = (oh0 + r) * OW;
+            for (long ow0 = 0; ow0 < OW; ow0 += MP) {
+                const long m = (OW - ow0 < MP) ? OW - ow0 : MP;
+                ukrc(K, A, planes + r * PW + ow0, off, stage, b_g ? bias_pad : NULL);
+                for (long c = 0; c < n_oc; c++) {       /* pixel-major -> NCHW */
+                    T *dst = y_ng + (oc0 + c) * P + row + ow0;
+                    for (long i = 0; i < m; i++) dst[i] = stage[i * NR + c];
+                }
+            }
+            for (long c = 0; c < n_oc; c++)
+                FN(epilogue_block)(p, y_ng + (oc0 + c) * P + row, OW,
+                                   r_ng ? r_ng + (oc0 + c) * P + row : NULL, 1, OW);
+        }
+    }
+}
+
 /* One task: image n, group g, an MB block of output channels, a pixel tile (pointwise) or
  * a block of output rows (phase planes).
  *   x: (N, C_in, H, W) contiguous          wp: packed weights (gemm_pack_weights)
@@ -505,12 +668,14 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
     const T *x_ng = x + (n * p->C_in + g * p->CG) * p->H * p->W;
     T *y_ng = y + (n * p->C_out + g * p->M) * p->P;
     const T *r_ng = res ? res + (n * p->C_out + g * p->M) * p->P : NULL;
-    const T *w_g = wp + g * p->n_panels * p->K * p->MR;
+    const T *w_g = wp + g * p->n_panels * p->K * p->panel_w;
     const T *b_g = bias ? bias + g * p->M : NULL;
     const long m_begin = mb * p->MB;
     const long m_end = (m_begin + p->MB < p->M) ? m_begin + p->MB : p->M;
     if (p->direct_b)
         FN(pointwise_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
+    else if (p->oc_vec)
+        FN(phase_task_cv)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
     else
         FN(phase_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
 }
@@ -523,4 +688,6 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
 #undef MR_MAX
 #undef NV_MAX
 #undef N_UKR
+#undef N_UKRC
+#undef MP_MAX
 #undef FN_CEIL

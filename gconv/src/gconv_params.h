@@ -34,6 +34,9 @@ typedef struct {
     int MR, NV, vlen;          /* micro-tile: MR output channels x NV vectors of pixels */
     int direct_b;              /* 1: B read straight from the input (1x1, stride 1, no pad) */
     int forbid_direct;         /* set by the caller before planning: always use phase planes */
+    int oc_vec;                /* phase planes, channel-vector tiles (MR pixels x NV vectors of
+                                  output channels) instead of pixel-vector tiles */
+    long panel_w;              /* output channels per packed weight panel: MR, or NV*VLEN */
     long KC;                   /* reduction block */
     long NC;                   /* pixels per task tile (multiple of NR = NV*VLEN) */
     long n_ptiles;             /* tiles along P */
