@@ -315,7 +315,7 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
     return {"machine": machine,
             "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
                          "threads": thread_counts, "peers": list(peers),
-                         "gconv_api": "gconv.conv2d (functional, as torch's)", **settings},
+                         "gconv_api": "gconv.Conv2d layer (weights packed once; torch: F.conv2d)", **settings},
             "results": results,
             "geomean_ratio": geomean}
 

