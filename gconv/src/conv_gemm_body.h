@@ -304,24 +304,30 @@ static void FN(maybe_channel_vectors)(gconv_params *p)
     p->n_panels = FN(ceil_div)(p->M, p->panel_w);
 }
 
-/* Split the work of one (image, group) into tasks: `units` along pixels or rows first, then
- * output-channel blocks, until every thread has ~4 tasks. Results do not depend on the
- * split: each output element is always reduced in the same order. Returns units per task. */
+/* Split the work of one (image, group) into tasks until every thread has ~4: along `units`
+ * (pixel chunks or output rows) and along weight panels (output-channel blocks), the one
+ * with more room first. Results do not depend on the split: each output element is always
+ * reduced in the same order. Sets MB / n_mblocks; returns units per task. */
 static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, int n_threads)
 {
     const long base = p->N * p->G, want = 4L * n_threads;
-    p->MB = p->n_panels * p->panel_w;
-    p->n_mblocks = 1;
+    long panels_per = p->n_panels;
     if (n_threads > 1 && base * FN(ceil_div)(units, units_per_task) < want) {
-        long per = FN(ceil_div)(units, FN(ceil_div)(want, base));
-        if (per < units_per_task) units_per_task = per < 1 ? 1 : per;
-        long have = base * FN(ceil_div)(units, units_per_task);
-        if (have < want && p->n_panels > 1) {
-            long panels_per = FN(ceil_div)(p->n_panels, FN(ceil_div)(want, have));
-            p->MB = panels_per * p->panel_w;
-            p->n_mblocks = FN(ceil_div)(p->n_panels, panels_per);
+        const long pieces = FN(ceil_div)(want, base);      /* per (image, group) */
+        if (p->n_panels >= units) {                        /* channels first */
+            panels_per = FN(ceil_div)(p->n_panels, pieces);
+            const long left = FN(ceil_div)(pieces, FN(ceil_div)(p->n_panels, panels_per));
+            if (left > 1) units_per_task = FN(ceil_div)(units, left);
+        } else {                                           /* pixels / rows first */
+            long per = FN(ceil_div)(units, pieces);
+            if (per < units_per_task) units_per_task = per;
+            const long have = FN(ceil_div)(units, units_per_task);
+            if (have < pieces) panels_per = FN(ceil_div)(p->n_panels, FN(ceil_div)(pieces, have));
         }
     }
+    if (units_per_task < 1) units_per_task = 1;
+    p->MB = panels_per * p->panel_w;
+    p->n_mblocks = FN(ceil_div)(p->n_panels, panels_per);
     return units_per_task;
 }
 
