@@ -32,6 +32,7 @@
 
 typedef T FN(vec) __attribute__((vector_size(VLEN * sizeof(T))));
 typedef T FN(uvec) __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T)), may_alias));
+typedef ITYPE FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));   /* shuffle masks */
 
 #define VEC FN(vec)
 #define LOADU(p) ((VEC)(*(const FN(uvec) *)(p)))
@@ -331,6 +332,10 @@ static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, in
     return units_per_task;
 }
 
+/* Elements from one phase plane to the next: PROWS rows of PW, then VLEN of slack so whole-
+ * vector copies may run past a row's end (into the next row, written later, or the slack). */
+static inline long FN(plane_stride)(const gconv_params *p) { return p->PROWS * p->PW + VLEN; }
+
 /* K block: a KC x NR sliver of B stays in L1 (~32 KB) while every weight panel passes over
  * it; blocks of even size. */
 static long FN(kc_for)(long K, long NR)
@@ -382,7 +387,7 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
         long rb = p->OH;
         for (;;) {
-            long in = p->CG * p->SH * p->SW * (rb + halo) * p->PW;
+            long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
             long stage = p->oc_vec ? 0 : p->n_panels * p->MR *
                                              FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
@@ -396,8 +401,8 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
         const long stage = p->oc_vec ? (p->MR + 1L) * p->panel_w : p->MB * p->QPAD;
-        p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * p->PROWS * p->PW +
-                           NR + 64 + stage + p->SW * p->PW + 2L * VLEN;
+        p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * FN(plane_stride)(p) +
+                           NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
 }
@@ -435,16 +440,35 @@ static inline void FN(padded_row)(T *dst, const T *src, long lo, long hi, long n
     for (long j = hi; j < n; j++) dst[j] = 0;
 }
 
+/* even[j] = src[2j], odd[j] = src[2j + 1] for j < n, in whole vectors: may write up to
+ * VLEN - 1 past n and read up to 2*VLEN - 1 past 2n. */
+static inline void FN(deinterleave2)(const T *src, T *even, T *odd, long n)
+{
+    FN(ivec) pick_even, pick_odd;
+    for (int i = 0; i < VLEN; i++) { pick_even[i] = 2 * i; pick_odd[i] = 2 * i + 1; }
+    for (long j = 0; j < n; j += VLEN) {
+        VEC lo = LOADU(src + 2 * j), hi = LOADU(src + 2 * j + VLEN);
+        STOREU(even + j, __builtin_shuffle(lo, hi, pick_even));
+        STOREU(odd + j, __builtin_shuffle(lo, hi, pick_odd));
+    }
+}
+
 /* Copy the input rows that output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into
  * the phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
  * (xpad = the input with PT rows / PL columns of zeros before it). For SW > 1 each padded
- * input row goes through `rowbuf` (SW*PW + VLEN elements) and is de-interleaved from there. */
+ * input row goes through `rowbuf` (SW*(PW + 2*VLEN) elements) and is de-interleaved there.
+ * Everything but the row loop is worked out once per call: the loop is the hot part. */
 static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
                                   T *rowbuf)
 {
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
-    const long PL = p->PL;
-    const long plane = PR * PW;
+    const long PL = p->PL, plane = FN(plane_stride)(p);
+    /* padded columns t = SW*j + b in [0, n); input column t - PL for t in [lo, hi) */
+    const long n = SW * PW;
+    const long lo = PL < n ? PL : n;
+    const long hi = (PL + W < n) ? PL + W : n;
+    const long vec_run = FN(ceil_div)(hi - lo, VLEN) * VLEN;   /* elements a whole-vector copy reads */
+    T *dst_row = SW == 1 ? NULL : rowbuf;
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
@@ -452,34 +476,35 @@ static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0
             for (long i = 0; i < PR; i++) {
                 const long ih = SH * (oh0 + i) + a - p->PT;
                 if (ih < 0 || ih >= H) {
-                    for (long b = 0; b < SW; b++) memset(pa + b * plane + i * PW, 0, (size_t)PW * sizeof(T));
+                    memset(pa + i * PW, 0, (size_t)PW * sizeof(T));
+                    for (long b = 1; b < SW; b++) memset(pa + b * plane + i * PW, 0, (size_t)PW * sizeof(T));
                     continue;
                 }
-                const T *src = xc + ih * W;
-                /* padded columns t = SW*j + b in [0, SW*PW); input column t - PL */
-                const long n = SW * PW;
-                const long lo = PL < n ? PL : n;
-                const long hi = (PL + W < n) ? PL + W : n;
-                const T *run = src + (lo - PL);
-                /* whole-vector reads stay inside this channel's H x W block */
-                const int overcopy = (run + FN(ceil_div)(hi - lo, VLEN) * VLEN <= xc + H * W);
-                if (SW == 1) {
-                    FN(padded_row)(pa + i * PW, run, lo, hi, PW, overcopy);
-                } else {
-                    FN(padded_row)(rowbuf, run, lo, hi, n, overcopy);
-                    if (SW == 2) {   /* constant stride: the compiler vectorises the split */
-                        T *e = pa + i * PW, *o = pa + plane + i * PW;
-                        for (long j = 0; j < PW; j++) { e[j] = rowbuf[2 * j]; o[j] = rowbuf[2 * j + 1]; }
-                    } else {
-                        for (long b = 0; b < SW; b++) {
-                            T *d = pa + b * plane + i * PW;
-                            for (long j = 0; j < PW; j++) d[j] = rowbuf[SW * j + b];
-                        }
+                const T *run = xc + ih * W + (lo - PL);
+                /* whole-vector reads must stay inside this channel's H x W block */
+                const int overcopy = (ih * W + (lo - PL) + vec_run <= H * W);
+                T *d = SW == 1 ? pa + i * PW : dst_row;
+                FN(padded_row)(d, run, lo, hi, SW == 1 ? PW : n, overcopy);
+                if (SW == 2) {
+                    FN(deinterleave2)(rowbuf, pa + i * PW, pa + plane + i * PW, PW);
+                } else if (SW > 2) {
+                    for (long b = 0; b < SW; b++) {
+                        T *db = pa + b * plane + i * PW;
+                        for (long j = 0; j < PW; j++) db[j] = rowbuf[SW * j + b];
                     }
                 }
             }
         }
     }
+}
+
+/* Zero the slack after each of n_planes planes and `tail` elements after the last: the
+ * micro-kernels read there (into lanes they discard); zeros keep that read harmless. */
+static void FN(zero_slack)(T *planes, long n_planes, long stride, long used, long tail)
+{
+    for (long q = 0; q < n_planes; q++)
+        for (long t = used; t < stride; t++) planes[q * stride + t] = 0;
+    for (long t = 0; t < tail; t++) planes[n_planes * stride + t] = 0;
 }
 
 /* Epilogue on an m x n block of C (rows ldc apart) that holds finished sums:
@@ -577,16 +602,16 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
 
     long *off = (long *)scratch;
     T *planes = scratch + OFFSET_ELEMS(K);
-    const long plane_elems = p->CG * SH * SW * PR * PW;
+    const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
     T *stage = planes + plane_elems + NR + 64;
 
     for (long k = 0; k < K; k++) {
         long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
         long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PR * PW + (kh * p->DH / SH) * PW + kw * p->DW / SW;
+        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
     }
     FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + p->MB * QPAD);
-    for (long t = 0; t < NR + 64; t++) planes[plane_elems + t] = 0;   /* read-past slack */
+    FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, NR + 64);
 
     for (long k0 = 0; k0 < K; k0 += p->KC) {
         const long kc = (K - k0 < p->KC) ? K - k0 : p->KC;
@@ -627,17 +652,17 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
 
     long *off = (long *)scratch;
     T *planes = scratch + OFFSET_ELEMS(K);
-    const long plane_elems = p->CG * SH * SW * PR * PW;
+    const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
     T *stage = planes + plane_elems + MP + 64;      /* MP x NR tile */
     T *bias_pad = stage + (long)MP * NR;           /* NR bias values, zero-padded */
 
     for (long k = 0; k < K; k++) {
         long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
         long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PR * PW + (kh * p->DH / SH) * PW + kw * p->DW / SW;
+        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
     }
     FN(fill_phase_planes)(p, x_ng, oh0, planes, bias_pad + NR);
-    for (long t = 0; t < MP + 64; t++) planes[plane_elems + t] = 0;   /* read-past slack */
+    FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, MP + 64);
 
     for (long oc0 = m_begin; oc0 < m_end; oc0 += NR) {
         const long n_oc = (m_end - oc0 < NR) ? m_end - oc0 : NR;

@@ -34,6 +34,7 @@ GCONV_DECLARE_OPS(double, f64)
 /* --- instantiate the bodies ------------------------------------------------------------ */
 
 #define T float
+#define ITYPE int
 #define EXP expf
 #define TANH tanhf
 #define VLEN (16 / 4)
@@ -45,10 +46,12 @@ GCONV_DECLARE_OPS(double, f64)
 #undef VLEN
 #undef VREGS
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 
 #define T double
+#define ITYPE long long
 #define EXP exp
 #define TANH tanh
 #define VLEN (16 / 8)
@@ -60,6 +63,7 @@ GCONV_DECLARE_OPS(double, f64)
 #undef VLEN
 #undef VREGS
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 
@@ -69,6 +73,7 @@ GCONV_DECLARE_OPS(double, f64)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define T float
+#define ITYPE int
 #define EXP expf
 #define TANH tanhf
 #define VLEN 8
@@ -79,9 +84,11 @@ GCONV_DECLARE_OPS(double, f64)
 #undef FN
 #undef VLEN
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 #define T double
+#define ITYPE long long
 #define EXP exp
 #define TANH tanh
 #define VLEN 4
@@ -92,6 +99,7 @@ GCONV_DECLARE_OPS(double, f64)
 #undef VLEN
 #undef VREGS
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 #pragma GCC pop_options
@@ -99,6 +107,7 @@ GCONV_DECLARE_OPS(double, f64)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
 #define T float
+#define ITYPE int
 #define EXP expf
 #define TANH tanhf
 #define VLEN 16
@@ -109,9 +118,11 @@ GCONV_DECLARE_OPS(double, f64)
 #undef FN
 #undef VLEN
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 #define T double
+#define ITYPE long long
 #define EXP exp
 #define TANH tanh
 #define VLEN 8
@@ -122,6 +133,7 @@ GCONV_DECLARE_OPS(double, f64)
 #undef VLEN
 #undef VREGS
 #undef T
+#undef ITYPE
 #undef EXP
 #undef TANH
 #pragma GCC pop_options
