@@ -43,7 +43,7 @@ cdef extern from "gconv_kernels.h" nogil:
 
     ctypedef struct gconv_ops_f32:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const float *, float *) noexcept nogil
+        void (*gemm_pack_weights)(const gconv_params *, const float *, float *, float *) noexcept nogil
         void (*gemm_task)(const gconv_params *, const float *, const float *, const float *,
                           const float *, float *, long, float *) noexcept nogil
         void (*dw_plan)(gconv_params *, int) noexcept nogil
@@ -52,7 +52,7 @@ cdef extern from "gconv_kernels.h" nogil:
 
     ctypedef struct gconv_ops_f64:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const double *, double *) noexcept nogil
+        void (*gemm_pack_weights)(const gconv_params *, const double *, double *, double *) noexcept nogil
         void (*gemm_task)(const gconv_params *, const double *, const double *, const double *,
                           const double *, double *, long, double *) noexcept nogil
         void (*dw_plan)(gconv_params *, int) noexcept nogil
@@ -161,11 +161,17 @@ cdef class Plan:
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
         cdef void *wd = cnp.PyArray_DATA(w)
         cdef void *od = cnp.PyArray_DATA(out)
+        cdef void *tmp = _scratch_alloc(self.p.K * self.p.M + 64, 8 if self.is_f64 else 4)
+        if tmp == NULL:
+            raise MemoryError("gconv: could not allocate the weight-packing buffer")
         with nogil:
             if self.is_f64:
-                gconv_ops_f64_table[self.isa].gemm_pack_weights(&self.p, <double *>wd, <double *>od)
+                gconv_ops_f64_table[self.isa].gemm_pack_weights(&self.p, <double *>wd, <double *>od,
+                                                                <double *>tmp)
             else:
-                gconv_ops_f32_table[self.isa].gemm_pack_weights(&self.p, <float *>wd, <float *>od)
+                gconv_ops_f32_table[self.isa].gemm_pack_weights(&self.p, <float *>wd, <float *>od,
+                                                                <float *>tmp)
+        free(tmp)
 
     def set_epilogue(self, int act, double alpha, double lo, double hi):
         self.p.act = act

@@ -407,23 +407,66 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
 }
 
-/* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
- * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M. */
-static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp)
+/* dst (VLEN x VLEN, rows ldd apart) = transpose of src (VLEN x VLEN, rows lds apart):
+ * log2(VLEN) butterfly stages of two-input shuffles; stage b swaps the b x b off-diagonal
+ * sub-blocks of every 2b x 2b block. */
+static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
 {
-    const long MR = p->panel_w, K = p->K, M = p->M;
-    for (long g = 0; g < p->G; g++)
+    VEC r[VLEN];
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) r[i] = LOADU(src + i * lds);
+#pragma GCC unroll 4
+    for (int b = 1; b < VLEN; b *= 2) {
+        FN(ivec) lo_mask, hi_mask;      /* indices into the concatenation (row i, row i+b) */
+#pragma GCC unroll 16
+        for (int j = 0; j < VLEN; j++) {
+            lo_mask[j] = (j & b) ? j - b + VLEN : j;
+            hi_mask[j] = (j & b) ? j + VLEN : j + b;
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < VLEN; i++) {
+            if (i & b) continue;
+            VEC a = r[i], c = r[i + b];
+            r[i] = __builtin_shuffle(a, c, lo_mask);
+            r[i + b] = __builtin_shuffle(a, c, hi_mask);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) STOREU(dst + i * ldd, r[i]);
+}
+
+/* wt (K x M) = transpose of w (M x K), whole VLEN x VLEN blocks vectorised, edges scalar. */
+static void FN(transpose)(const T *w, long M, long K, T *wt)
+{
+    const long Mb = M / VLEN * VLEN, Kb = K / VLEN * VLEN;
+    for (long m = 0; m < Mb; m += VLEN)
+        for (long k = 0; k < Kb; k += VLEN) FN(transpose_block)(w + m * K + k, K, wt + k * M + m, M);
+    for (long m = 0; m < M; m++) {
+        const long k0 = m < Mb ? Kb : 0;   /* rows already done have only the k edge left */
+        for (long k = k0; k < K; k++) wt[k * M + m] = w[m * K + k];
+    }
+}
+
+/* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
+ * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M: a vectorised
+ * transpose of each group's M x K block into `tmp` (K*M elements), then panel rows copied
+ * out of it. */
+static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *tmp)
+{
+    const long PWD = p->panel_w, K = p->K, M = p->M;
+    for (long g = 0; g < p->G; g++) {
+        FN(transpose)(w + g * M * K, M, K, tmp);
         for (long pa = 0; pa < p->n_panels; pa++) {
-            T *dst = wp + (g * p->n_panels + pa) * K * MR;
-            for (long i = 0; i < MR; i++) {      /* read each weight row once, in order */
-                const long m = pa * MR + i;
-                const T *src = w + (g * M + m) * K;
-                if (m < M)
-                    for (long k = 0; k < K; k++) dst[k * MR + i] = src[k];
-                else
-                    for (long k = 0; k < K; k++) dst[k * MR + i] = 0;
+            T *dst = wp + (g * p->n_panels + pa) * K * PWD;
+            const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
+            for (long k = 0; k < K; k++) {
+                const T *src = tmp + k * M + m0;
+                T *d = dst + k * PWD;
+                for (long i = 0; i < cnt; i++) d[i] = src[i];
+                for (long i = cnt; i < PWD; i++) d[i] = 0;
             }
         }
+    }
 }
 
 /* dst[0, n) = zeros, except dst[lo, hi) = src[0, hi - lo). Whole vectors are copied when

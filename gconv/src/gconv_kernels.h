@@ -21,7 +21,7 @@ enum { GCONV_ISA_GENERIC = 0, GCONV_ISA_AVX2 = 1, GCONV_ISA_AVX512 = 2, GCONV_N_
 #define GCONV_DECLARE_OPS(T, SUF)                                                          \
     typedef struct {                                                                       \
         void (*gemm_plan)(gconv_params *, int);                                            \
-        void (*gemm_pack_weights)(const gconv_params *, const T *, T *);                   \
+        void (*gemm_pack_weights)(const gconv_params *, const T *, T *, T *);                   \
         void (*gemm_task)(const gconv_params *, const T *, const T *, const T *, const T *, \
                           T *, long, T *);                                                 \
         void (*dw_plan)(gconv_params *, int);                                              \
