@@ -1,61 +1,757 @@
 /* dwconv_body.h: depthwise convolution (one input channel per group, M = C_out/G output
  * channels per input channel: M > 1 is a depth multiplier). Included per (dtype, ISA) like
- * conv_gemm_body.h, with the same T / VLEN / FN macros.
+ * conv_gemm_body.h, with the same T / VLEN / VREGS / FN macros; conv_gemm_body.h comes
+ * first, so FN(vec), FN(uvec) and FN(epilogue_block) exist here.
  *
- * Task = (image n, group g, block of output rows). Each task writes only its own rows of
- * the M output channels of group g, so results do not depend on the thread count.
+ * Two modes, both vectorised along the output width:
  *
- * This is the plain direct version: bounds-checked taps, no SIMD specialisation yet.
+ * Row mode (the general one)
+ *   task      = (image n, block of MB groups, block of NC output rows). A task writes only
+ *               its own rows of the M output channels of its groups.
+ *   sub-block = SB output rows of one group. Their input rows are copied into per-thread
+ *               scratch with the zero padding around them (rows above/below the input are
+ *               zero rows); the input is never copied whole. The padding is zeroed once
+ *               per task, later copies write only the input's values.
+ *   strip     = RB output rows x NV vectors along the width x MM output channels of the
+ *               group, accumulated in registers. Each input vector loaded is used for every
+ *               (row, tap, channel) it feeds: the RB rows share their KH-1 common input
+ *               rows, the MM channels of a depth multiplier share everything. A row's last
+ *               vector is pulled back to end at OW (its overlap is recomputed identically).
+ *   kernels   = 3x3, 5x5, 7x7 at stride 1 and 2, and 3x3 stride 1 dilation 2, with KH, KW,
+ *               S, D, RB, NV, MM all compile-time (fully unrolled taps). The scratch rows
+ *               are the plain padded rows; at stride 2 a strip loads two vectors of input
+ *               per tap pair and splits them into even and odd columns with in-lane
+ *               shuffles (shufps), which leaves the outputs in a fixed lane permutation
+ *               undone by one permute per stored vector.
+ *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops,
+ *               still NV vectors along the width; at a stride S > 1 its scratch rows are
+ *               deinterleaved into S phases (phase ph holds padded columns ph, ph+S, ...),
+ *               so every tap is one contiguous load:
+ *                   padded column c*S + kw*D  ->  phase (kw*D) % S, offset c + (kw*D) / S.
+ *
+ * Plane mode (stride 1, OW == W < VLEN: narrow planes with "same" padding)
+ *   The channel's plane is copied whole between zero rows and the kernel runs along the
+ *   flattened plane: output position f = oh*W + ow reads plane[f + kh*DH*W + kw*DW - PL]
+ *   since input and output rows have the same length. Taps that would wrap into the next
+ *   row (the left/right padding) are masked per lane from the lane's column f mod W. A
+ *   vector thus covers several short rows, and the output is written straight to y.
+ *
+ * Epilogue: bias seeds the accumulators; the residual and the activation run over each
+ * strip's rows right after they are stored (still in L1).
+ *
+ * Determinism: which mode, kernel and accumulation order an output element gets depends
+ * only on the problem, never on the task split, so results are bitwise identical for any
+ * thread count.
+ *
+ * Blocking fields of gconv_params reused by the depthwise kind:
+ *   NC   output rows per task              n_ptiles    row blocks per (image, group block)
+ *   MB   groups per task                   n_mblocks   group blocks per image
+ *   KC   output rows per sub-block (SB)    direct_b    1: plane mode
+ *   MR   kernel id (DW_K_*)                NV          output channels per strip (1 or 2)
  */
+
+#define DW_VEC FN(vec)
+#define DW_LOADU(p) ((DW_VEC)(*(const FN(uvec) *)(p)))
+#define DW_STOREU(p, v) (*(FN(uvec) *)(p) = (v))
+#define DW_BCAST(s) ((T)(s) - (DW_VEC){0})
+#define DW_INLINE static inline __attribute__((always_inline))
+/* DW_IN_REG: keep a loaded vector in a register; without it GCC folds the load into every
+ * FMA that uses it (one memory operand per FMA), which makes the kernels load-bound.
+ * DW_OPAQUE: hide a pointer's value, so GCC does not hoist per-row offsets out of the
+ * column loop (and spill them). */
+#if defined(__x86_64__) || defined(__i386__)
+#define DW_IN_REG(v) __asm__("" : "+x"(v))
+#define DW_OPAQUE(p) __asm__("" : "+r"(p))
+#else
+#define DW_IN_REG(v) ((void)0)
+#define DW_OPAQUE(p) ((void)0)
+#endif
+
+/* Register blocking: MM*RB*NV accumulators, NV input vectors and the weight broadcasts
+ * that fit. 32 registers (AVX-512): 4 rows x 2 vectors; 16 registers: 2 x 2 (MM=2: NV 1). */
+#if VREGS >= 32
+#define DW_RB 4
+#define DW_NV 2
+#define DW_NV2 2
+#else
+#define DW_RB 2
+#define DW_NV 2
+#define DW_NV2 1
+#endif
+
+typedef __typeof__(_Generic((T)0, float: (int)0, double: (long long)0)) FN(ielem);
+typedef FN(ielem) FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));
+
+/* Per-call geometry shared by the kernels of one sub-block. */
+typedef struct {
+    const gconv_params *p;
+    long pitch;        /* elements between scratch rows */
+    long wq;           /* elements per phase (generic kernel at stride > 1) */
+    long OW, plane;    /* output row length; elements per output channel (OH*OW) */
+} FN(dw_args);
+
+/* y[0..n) = act(y + r), vectorisable loops; sigmoid/tanh/silu use the shared scalar code. */
+static void FN(dw_epilogue)(const gconv_params *p, T *restrict y, const T *restrict r, long n)
+{
+    if (r)
+        for (long q = 0; q < n; q++) y[q] += r[q];
+    const T alpha = (T)p->alpha, lo = (T)p->lo, hi = (T)p->hi;
+    switch (p->act) {
+    case GCONV_ACT_NONE: break;
+    case GCONV_ACT_RELU:
+        for (long q = 0; q < n; q++) y[q] = y[q] > 0 ? y[q] : 0;
+        break;
+    case GCONV_ACT_RELU6:
+        for (long q = 0; q < n; q++) { T v = y[q]; v = v > 0 ? v : 0; y[q] = v < 6 ? v : 6; }
+        break;
+    case GCONV_ACT_LEAKY_RELU:
+        for (long q = 0; q < n; q++) { T v = y[q]; y[q] = v >= 0 ? v : alpha * v; }
+        break;
+    case GCONV_ACT_CLAMP:
+        for (long q = 0; q < n; q++) { T v = y[q]; v = v < lo ? lo : v; y[q] = v > hi ? hi : v; }
+        break;
+    case GCONV_ACT_HARDSWISH:
+        for (long q = 0; q < n; q++) {
+            T v = y[q], t = v + 3;
+            t = t > 0 ? t : 0;
+            t = t < 6 ? t : 6;
+            y[q] = v * t / 6;
+        }
+        break;
+    default:
+        FN(epilogue_block)(p, y, n, NULL, 1, n);
+        break;
+    }
+}
+
+/* --- stride-2 lane shuffles ------------------------------------------------------------ */
+
+/* shufps-style split of a (VLEN) | b (VLEN) consecutive inputs: within each 128-bit lane
+ * k (E elements), the even (odd) elements of a's lane k then of b's lane k. */
+#define DW_E (16 / (int)sizeof(T))
+DW_INLINE FN(ivec) FN(dw_split_mask)(const int odd)
+{
+    FN(ivec) m;
+#pragma GCC unroll 16
+    for (int l = 0; l < VLEN; l++) {
+        const int k = l / DW_E, t = l % DW_E;
+        m[l] = (FN(ielem))(t < DW_E / 2 ? k * DW_E + 2 * t + odd
+                                        : VLEN + k * DW_E + 2 * (t - DW_E / 2) + odd);
+    }
+    return m;
+}
+
+/* Lane l of a split vector holds output column pos(l) of the 2*VLEN inputs' VLEN outputs;
+ * this mask puts them back in order: out[pos(l)] = acc[l]. */
+DW_INLINE FN(ivec) FN(dw_unsplit_mask)(void)
+{
+    FN(ivec) m;
+#pragma GCC unroll 16
+    for (int l = 0; l < VLEN; l++) {
+        const int k = l / DW_E, t = l % DW_E;
+        const int pos = t < DW_E / 2 ? k * DW_E / 2 + t : VLEN / 2 + k * DW_E / 2 + t - DW_E / 2;
+        m[pos] = (FN(ielem))l;
+    }
+    return m;
+}
+
+/* --- row mode kernels ----------------------------------------------------------------- */
+
+/* One register strip: RB rows x NV vectors x MM channels, all taps.
+ *   src: scratch row of the strip's first output row, at the input column of the strip's
+ *        first output column (S * c); rows pitch apart
+ *   dst: output of channel 0, first row, first column; rows ld apart, channels plane apart
+ *   vector j < NV-1 is at output offset j*VLEN, the last one at `last`
+ *   wt:  MM * KH*KW weights (contiguous channels), bias: MM values or NULL
+ * Input row i (relative) feeds output row r through kh when i = r*S + kh*D; every output
+ * is accumulated as bias, then kh ascending, kw ascending. */
+DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D, const int MM,
+                            const int RB, const int NV, const T *restrict src, long pitch,
+                            const T *restrict wt, const T *restrict bias, T *restrict dst,
+                            long ld, long plane, long last)
+{
+#define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
+    DW_VEC acc[2][DW_RB][4];
+#pragma GCC unroll 4
+    for (int m = 0; m < MM; m++) {
+        DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) acc[m][r][j] = seed;
+    }
+    const FN(ivec) even = FN(dw_split_mask)(0), odd = FN(dw_split_mask)(1);
+    const int NI = (RB - 1) * S + (KH - 1) * D + 1;
+    const T *rp = src;
+#pragma GCC unroll 32
+    for (int i = 0; i < NI; i++, rp += pitch) {
+        DW_OPAQUE(rp);
+        const T *rl = rp + S * last;
+        DW_VEC odd_x[4];
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KW; kw++) {
+            DW_VEC xv[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) {
+                const T *xp = (j == NV - 1 ? rl : rp + S * j * VLEN) + kw * D;
+                if (S == 1) {
+                    xv[j] = DW_LOADU(xp);
+                } else if (kw % 2 == 0) {     /* S == 2, D == 1: columns kw, kw+2, ... */
+                    const DW_VEC a = DW_LOADU(xp), b = DW_LOADU(xp + VLEN);
+                    xv[j] = __builtin_shuffle(a, b, even);
+                    if (kw + 1 < KW) odd_x[j] = __builtin_shuffle(a, b, odd);
+                } else {
+                    xv[j] = odd_x[j];
+                }
+                DW_IN_REG(xv[j]);
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < RB; r++) {
+                const int dh = i - r * S;
+                if (dh < 0 || dh % D != 0 || dh / D >= KH) continue;
+                const int kh = dh / D;
+#pragma GCC unroll 4
+                for (int m = 0; m < MM; m++) {
+                    DW_VEC wv = DW_BCAST(wt[m * KH * KW + kh * KW + kw]);
+#pragma GCC unroll 4
+                    for (int j = 0; j < NV; j++) acc[m][r][j] += wv * xv[j];
+                }
+            }
+        }
+    }
+    const FN(ivec) unsplit = FN(dw_unsplit_mask)();
+#pragma GCC unroll 4
+    for (int m = 0; m < MM; m++)
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++)
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) {
+                DW_VEC v = acc[m][r][j];
+                if (S == 2) v = __builtin_shuffle(v, unsplit);
+                DW_STOREU(dst + m * plane + r * ld + DW_OFF(j), v);
+            }
+}
+
+/* The generic strip: one output row, NV vectors, MM channels, runtime taps; src is a
+ * phase-split scratch row (SW phases of wq elements) at the strip's output column. */
+DW_INLINE void FN(dw_strip_generic)(const int MM, const int NV, const gconv_params *p,
+                                    const T *restrict src, long pitch, long wq,
+                                    const T *restrict wt, const T *restrict bias,
+                                    T *restrict dst, long plane, long last)
+{
+    const long KH = p->KH, KW = p->KW, SW = p->SW, DH = p->DH, DW = p->DW, KK = KH * KW;
+    DW_VEC acc[2][4];
+#pragma GCC unroll 2
+    for (int m = 0; m < MM; m++) {
+        DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) acc[m][j] = seed;
+    }
+    for (long kh = 0; kh < KH; kh++) {
+        const T *row = src + kh * DH * pitch;
+        const T *wr = wt + kh * KW;
+        for (long kw = 0; kw < KW; kw++) {
+            const long col = kw * DW;
+            const T *xp = row + (col % SW) * wq + col / SW;
+            DW_VEC xv[4];
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) {
+                xv[j] = DW_LOADU(xp + DW_OFF(j));
+                DW_IN_REG(xv[j]);
+            }
+#pragma GCC unroll 2
+            for (int m = 0; m < MM; m++) {
+                DW_VEC wv = DW_BCAST(wr[m * KK + kw]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; j++) acc[m][j] += wv * xv[j];
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int m = 0; m < MM; m++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) DW_STOREU(dst + m * plane + DW_OFF(j), acc[m][j]);
+#undef DW_OFF
+}
+
+/* Strip of RB rows over the whole output width: ceil(OW/VLEN) vectors, NV at a time, the
+ * row's last vector pulled back to end at OW; a row shorter than a vector goes through a
+ * small buffer. GEN selects the generic strip (RB must then be 1). */
+DW_INLINE void FN(dw_row_strip)(const int GEN, const int KH, const int KW, const int S,
+                                const int D, const int MM, const int RB, const int NV,
+                                const FN(dw_args) *a, const T *src, const T *wt,
+                                const T *bias, T *dst)
+{
+    const long OW = a->OW, pitch = a->pitch, wq = a->wq, plane = a->plane;
+    const int SI = GEN ? 1 : S;          /* input columns per output column in scratch */
+#define DW_STRIP(nv_, c_, d_, ld_, pl_, last_)                                              \
+    do {                                                                                    \
+        if (GEN)                                                                            \
+            FN(dw_strip_generic)(MM, nv_, a->p, src + (c_), pitch, wq, wt, bias, d_, pl_,   \
+                                 last_);                                                    \
+        else                                                                                \
+            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, src + SI * (c_), pitch, wt, bias, d_,   \
+                         ld_, pl_, last_);                                                  \
+    } while (0)
+    if (OW >= VLEN) {
+        const long nvec = (OW + VLEN - 1) / VLEN, cmax = OW - VLEN;
+        long j = 0;
+        for (; j + NV <= nvec; j += NV) {
+            const long c = j * VLEN, lc = c + (NV - 1) * VLEN;
+            DW_STRIP(NV, c, dst + c, OW, plane, (lc < cmax ? lc : cmax) - c);
+        }
+        for (; j < nvec; j++) {
+            const long c = j * VLEN < cmax ? j * VLEN : cmax;
+            DW_STRIP(1, c, dst + c, OW, plane, 0);
+        }
+    } else {
+        T tmp[2 * DW_RB * VLEN];
+        DW_STRIP(1, 0, tmp, VLEN, RB * VLEN, 0);
+        for (int m = 0; m < MM; m++)
+            for (int r = 0; r < RB; r++)
+                for (long q = 0; q < OW; q++)
+                    dst[m * plane + r * OW + q] = tmp[(m * RB + r) * VLEN + q];
+    }
+#undef DW_STRIP
+}
+
+/* `rows` output rows of MM channels: strips of RB rows, then single rows; each strip's
+ * epilogue runs right after it. src: scratch row of the first output row. */
+DW_INLINE void FN(dw_rows)(const int GEN, const int KH, const int KW, const int S,
+                           const int D, const int MM, const int RB, const int NV,
+                           const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
+                           const T *res, T *dst, long rows)
+{
+    const gconv_params *p = a->p;
+    const long OW = a->OW, plane = a->plane, step = (GEN ? p->SH : S) * a->pitch;
+    const int epi = res != NULL || p->act != GCONV_ACT_NONE;
+    long r = 0;
+    if (!GEN && RB > 1)
+        for (; r + RB <= rows; r += RB) {
+            FN(dw_row_strip)(GEN, KH, KW, S, D, MM, RB, NV, a, src + r * step, wt, bias,
+                             dst + r * OW);
+            if (epi)
+                for (int m = 0; m < MM; m++)
+                    FN(dw_epilogue)(p, dst + m * plane + r * OW,
+                                    res ? res + m * plane + r * OW : NULL, RB * OW);
+        }
+    for (; r < rows; r++) {
+        FN(dw_row_strip)(GEN, KH, KW, S, D, MM, 1, NV, a, src + r * step, wt, bias,
+                         dst + r * OW);
+        if (epi)
+            for (int m = 0; m < MM; m++)
+                FN(dw_epilogue)(p, dst + m * plane + r * OW,
+                                res ? res + m * plane + r * OW : NULL, OW);
+    }
+}
+
+typedef void (*FN(dw_rows_fn))(const FN(dw_args) *, const T *, const T *, const T *,
+                               const T *, T *, long);
+
+#define DW_KERNEL(name, K_, S_, D_, MM_, NV_)                                               \
+    static void FN(name)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,    \
+                         const T *res, T *dst, long rows)                                   \
+    {                                                                                       \
+        FN(dw_rows)(0, K_, K_, S_, D_, MM_, DW_RB, NV_, a, src, wt, bias, res, dst, rows);  \
+    }
+
+DW_KERNEL(dw_k3s1d1m1, 3, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s1d1m2, 3, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s2d1m1, 3, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s2d1m2, 3, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s1d2m1, 3, 1, 2, 1, DW_NV)
+DW_KERNEL(dw_k3s1d2m2, 3, 1, 2, 2, DW_NV2)
+DW_KERNEL(dw_k5s1d1m1, 5, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k5s1d1m2, 5, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k5s2d1m1, 5, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k5s2d1m2, 5, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k7s1d1m1, 7, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k7s1d1m2, 7, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k7s2d1m1, 7, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k7s2d1m2, 7, 2, 1, 2, DW_NV2)
+
+static void FN(dw_generic_m1)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
+                              const T *res, T *dst, long rows)
+{
+    FN(dw_rows)(1, 0, 0, 1, 1, 1, 1, 4, a, src, wt, bias, res, dst, rows);
+}
+static void FN(dw_generic_m2)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
+                              const T *res, T *dst, long rows)
+{
+    FN(dw_rows)(1, 0, 0, 1, 1, 2, 1, 2, a, src, wt, bias, res, dst, rows);
+}
+
+/* Kernel table: [id][MM-1]; id 0 is the generic kernel. */
+#ifndef GCONV_DW_KERNEL_IDS
+#define GCONV_DW_KERNEL_IDS
+enum { DW_K_GENERIC = 0, DW_K_3S1, DW_K_3S2, DW_K_3S1D2, DW_K_5S1, DW_K_5S2, DW_K_7S1,
+       DW_K_7S2, DW_N_KERNELS };
+#endif
+static const FN(dw_rows_fn) FN(dw_kernels)[DW_N_KERNELS][2] = {
+    {FN(dw_generic_m1), FN(dw_generic_m2)},
+    {FN(dw_k3s1d1m1), FN(dw_k3s1d1m2)},
+    {FN(dw_k3s2d1m1), FN(dw_k3s2d1m2)},
+    {FN(dw_k3s1d2m1), FN(dw_k3s1d2m2)},
+    {FN(dw_k5s1d1m1), FN(dw_k5s1d1m2)},
+    {FN(dw_k5s2d1m1), FN(dw_k5s2d1m2)},
+    {FN(dw_k7s1d1m1), FN(dw_k7s1d1m2)},
+    {FN(dw_k7s2d1m1), FN(dw_k7s2d1m2)},
+};
+
+static int FN(dw_kernel_id)(const gconv_params *p)
+{
+    if (p->KH != p->KW || p->SH != p->SW || p->DH != p->DW) return DW_K_GENERIC;
+    const long k = p->KH, s = p->SH, d = p->DH;
+    if (k == 3 && s == 1 && d == 1) return DW_K_3S1;
+    if (k == 3 && s == 2 && d == 1) return DW_K_3S2;
+    if (k == 3 && s == 1 && d == 2) return DW_K_3S1D2;
+    if (k == 5 && s == 1 && d == 1) return DW_K_5S1;
+    if (k == 5 && s == 2 && d == 1) return DW_K_5S2;
+    if (k == 7 && s == 1 && d == 1) return DW_K_7S1;
+    if (k == 7 && s == 2 && d == 1) return DW_K_7S2;
+    return DW_K_GENERIC;
+}
+
+/* --- plane mode kernels --------------------------------------------------------------- */
+
+/* col = (col + step) mod W for lanes already < W, step < W */
+#define DW_COL_ADVANCE(col, stepv, wv) ((col) + (stepv) - ((((col) + (stepv)) >= (wv)) & (wv)))
+
+/* NV vectors of MM channels at flat positions f.. (lane columns col[j]); results go to
+ * d (channels dplane apart). base[f + kh*DH*W + kw*DW] is the tap's input. KC, DC: the
+ * compile-time square kernel size and dilation, 0 = read them from p. */
+DW_INLINE void FN(dw_plane_vecs)(const int KC, const int DC, const int MM, const int NV,
+                                 const gconv_params *p, const T *restrict base,
+                                 const T *restrict wt, const T *restrict bias, long f,
+                                 const FN(ivec) *col, T *restrict d, long dplane)
+{
+    const long KH = KC ? KC : p->KH, KW = KC ? KC : p->KW;
+    const long DH = DC ? DC : p->DH, DW = DC ? DC : p->DW, W = p->W, PL = p->PL;
+    const long KK = KH * KW, rstep = DH * W;
+    DW_VEC acc[2][2];
+#pragma GCC unroll 2
+    for (int m = 0; m < MM; m++) {
+        DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
+#pragma GCC unroll 2
+        for (int j = 0; j < NV; j++) acc[m][j] = seed;
+    }
+#pragma GCC unroll 8
+    for (long kw = 0; kw < KW; kw++) {
+        /* lane valid iff its input column col + kw*DW - PL is inside [0, W) */
+        const FN(ielem) lo = (FN(ielem))(PL - kw * DW), hi = (FN(ielem))(W + PL - kw * DW);
+        FN(ivec) keep[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < NV; j++) keep[j] = (col[j] >= lo) & (col[j] < hi);
+        const T *xp = base + f + kw * DW;
+#pragma GCC unroll 8
+        for (long kh = 0; kh < KH; kh++) {
+            DW_VEC xv[2];
+#pragma GCC unroll 2
+            for (int j = 0; j < NV; j++) {
+                xv[j] = (DW_VEC)((FN(ivec))DW_LOADU(xp + kh * rstep + j * VLEN) & keep[j]);
+                DW_IN_REG(xv[j]);
+            }
+#pragma GCC unroll 2
+            for (int m = 0; m < MM; m++) {
+                DW_VEC wv = DW_BCAST(wt[m * KK + kh * KW + kw]);
+#pragma GCC unroll 2
+                for (int j = 0; j < NV; j++) acc[m][j] += wv * xv[j];
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int m = 0; m < MM; m++)
+#pragma GCC unroll 2
+        for (int j = 0; j < NV; j++) DW_STOREU(d + m * dplane + j * VLEN, acc[m][j]);
+}
+
+/* Flat positions [f0, f1) of MM channels (y: channel 0 at position 0, channels plane
+ * apart). col0/col_tail: lane columns of the vectors at f0 and f1 - VLEN. */
+DW_INLINE void FN(dw_plane_run)(const int KC, const int DC, const int MM,
+                                const gconv_params *p, const T *base, const T *wt,
+                                const T *bias, const T *res, T *y, long plane, long f0,
+                                long f1, FN(ivec) col0, FN(ivec) col_tail)
+{
+    const FN(ivec) wv = (FN(ivec)){0} + (FN(ielem))p->W;
+    const FN(ivec) stepv = (FN(ivec)){0} + (FN(ielem))(VLEN % p->W);
+    FN(ivec) col[2];
+    col[0] = col0;
+    long f = f0;
+    for (; f + 2 * VLEN <= f1; f += 2 * VLEN) {
+        col[1] = DW_COL_ADVANCE(col[0], stepv, wv);
+        FN(dw_plane_vecs)(KC, DC, MM, 2, p, base, wt, bias, f, col, y + f, plane);
+        col[0] = DW_COL_ADVANCE(col[1], stepv, wv);
+    }
+    for (; f + VLEN <= f1; f += VLEN) {
+        FN(dw_plane_vecs)(KC, DC, MM, 1, p, base, wt, bias, f, col, y + f, plane);
+        col[0] = DW_COL_ADVANCE(col[0], stepv, wv);
+    }
+    if (f < f1) {
+        if (f1 - f0 >= VLEN) {          /* last vector pulled back to end at f1 */
+            col[0] = col_tail;
+            FN(dw_plane_vecs)(KC, DC, MM, 1, p, base, wt, bias, f1 - VLEN, col,
+                              y + f1 - VLEN, plane);
+        } else {
+            T tmp[2 * VLEN];
+            FN(dw_plane_vecs)(KC, DC, MM, 1, p, base, wt, bias, f0, col, tmp, VLEN);
+            for (int m = 0; m < MM; m++)
+                for (long q = 0; q < f1 - f0; q++) y[m * plane + f0 + q] = tmp[m * VLEN + q];
+        }
+    }
+    if (res != NULL || p->act != GCONV_ACT_NONE)
+        for (int m = 0; m < MM; m++)
+            FN(dw_epilogue)(p, y + m * plane + f0, res ? res + m * plane + f0 : NULL, f1 - f0);
+}
+
+typedef void (*FN(dw_plane_fn))(const gconv_params *, const T *, const T *, const T *,
+                                const T *, T *, long, long, long, FN(ivec), FN(ivec));
+
+#define DW_PLANE_KERNEL(name, K_, D_, MM_)                                                  \
+    static void FN(name)(const gconv_params *p, const T *base, const T *wt, const T *bias,  \
+                         const T *res, T *y, long plane, long f0, long f1, FN(ivec) c0,     \
+                         FN(ivec) ct)                                                       \
+    {                                                                                       \
+        FN(dw_plane_run)(K_, D_, MM_, p, base, wt, bias, res, y, plane, f0, f1, c0, ct);    \
+    }
+DW_PLANE_KERNEL(dw_plane_gen_m1, 0, 0, 1)
+DW_PLANE_KERNEL(dw_plane_gen_m2, 0, 0, 2)
+DW_PLANE_KERNEL(dw_plane_k3d1_m1, 3, 1, 1)
+DW_PLANE_KERNEL(dw_plane_k3d1_m2, 3, 1, 2)
+DW_PLANE_KERNEL(dw_plane_k3d2_m1, 3, 2, 1)
+DW_PLANE_KERNEL(dw_plane_k3d2_m2, 3, 2, 2)
+DW_PLANE_KERNEL(dw_plane_k5d1_m1, 5, 1, 1)
+DW_PLANE_KERNEL(dw_plane_k5d1_m2, 5, 1, 2)
+DW_PLANE_KERNEL(dw_plane_k7d1_m1, 7, 1, 1)
+DW_PLANE_KERNEL(dw_plane_k7d1_m2, 7, 1, 2)
+
+/* [kernel id][MM-1]; plane mode is stride 1 only, so the stride-2 ids never get here */
+static const FN(dw_plane_fn) FN(dw_plane_kernels)[DW_N_KERNELS][2] = {
+    {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
+    {FN(dw_plane_k3d1_m1), FN(dw_plane_k3d1_m2)},
+    {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
+    {FN(dw_plane_k3d2_m1), FN(dw_plane_k3d2_m2)},
+    {FN(dw_plane_k5d1_m1), FN(dw_plane_k5d1_m2)},
+    {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
+    {FN(dw_plane_k7d1_m1), FN(dw_plane_k7d1_m2)},
+    {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
+};
+
+/* --- geometry and plan ---------------------------------------------------------------- */
+
+static long FN(dw_round)(long n) { return (n + VLEN - 1) / VLEN * VLEN; }
+
+/* Row mode scratch row: nph phases of wq elements (nph = SW for the generic kernel, else
+ * 1: the plain padded row). wq covers the widest read: a whole vector (two at stride 2)
+ * from the last output column, or from column 0 when OW < VLEN, plus the largest tap. */
+static long FN(dw_nph)(const gconv_params *p) { return p->MR == DW_K_GENERIC ? p->SW : 1; }
+static long FN(dw_wq)(const gconv_params *p)
+{
+    const long cols = p->OW > VLEN ? p->OW : VLEN;
+    if (FN(dw_nph)(p) > 1) return FN(dw_round)(cols + ((p->KW - 1) * p->DW) / p->SW);
+    return FN(dw_round)(p->SW * cols + (p->KW - 1) * p->DW + 1);
+}
+
+/* Scratch rows needed by `rows` output rows. */
+static long FN(dw_in_rows)(const gconv_params *p, long rows)
+{
+    return (rows - 1) * p->SH + (p->KH - 1) * p->DH + 1;
+}
+
+static int FN(dw_use_plane)(const gconv_params *p)
+{
+    return p->SH == 1 && p->SW == 1 && p->OW == p->W && p->W < VLEN &&
+           (p->OH + (p->KH - 1) * p->DH) * p->W <= 16384 / (long)sizeof(T);
+}
+
+/* Plane mode buffer: front margin (>= PL: the first taps read up to PL before the plane),
+ * the padded rows, a tail margin for the last vectors' reads. */
+static long FN(dw_plane_front)(const gconv_params *p) { return FN(dw_round)(p->PL) + VLEN; }
+static long FN(dw_plane_elems)(const gconv_params *p)
+{
+    return FN(dw_plane_front)(p) + (p->OH + (p->KH - 1) * p->DH) * p->W + 2 * VLEN +
+           (p->KW - 1) * p->DW;
+}
 
 static void FN(dw_plan)(gconv_params *p, int n_threads)
 {
     p->vlen = VLEN;
-    /* rows per task: enough tasks for every thread, whole output otherwise */
-    long base = p->N * p->G;
-    long want = 4L * n_threads;
+    p->MR = FN(dw_kernel_id)(p);
+    p->NV = p->M >= 2 ? 2 : 1;
+    p->direct_b = FN(dw_use_plane)(p);
+    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1 : DW_RB;
+    if (p->direct_b) {
+        p->KC = p->OH;
+        p->scratch_elems = 2 * FN(dw_plane_elems)(p);
+    } else {
+        /* sub-block: input rows of ~16 KB (stays in L1 with its output), whole strips */
+        const long pitch = FN(dw_nph)(p) * FN(dw_wq)(p);
+        long sb = (16 * 1024 / (long)sizeof(T) / pitch - (p->KH - 1) * p->DH - 1) / p->SH + 1;
+        sb = sb / rb * rb;
+        if (sb < rb) sb = rb;
+        if (sb > p->OH) sb = p->OH;
+        p->KC = sb;
+        p->scratch_elems = FN(dw_in_rows)(p, sb) * pitch + 2 * VLEN;
+    }
+
+    /* groups per task: enough work per task (~64 K multiply-adds) to amortise scheduling,
+     * yet >= 4 tasks per thread where the problem allows it */
+    const long work_g = p->M * p->OH * p->OW * p->KH * p->KW;
+    long mb = (65536 + work_g - 1) / (work_g > 0 ? work_g : 1);
+    const long want = 4L * n_threads;
+    const long max_mb = p->N * p->G / want;
+    if (mb > max_mb) mb = max_mb;
+    if (mb < 1) mb = 1;
+    if (mb > p->G) mb = p->G;
+    p->MB = mb;
+    p->n_mblocks = (p->G + mb - 1) / mb;
+    /* rows per task: split the rows when images x group blocks are too few for the threads */
+    const long base = p->N * p->n_mblocks;
     long rows = p->OH;
     if (n_threads > 1 && base < want) {
-        long split = (want + base - 1) / base;
+        const long split = (want + base - 1) / base;
         rows = (p->OH + split - 1) / split;
+        rows = (rows + rb - 1) / rb * rb;
         if (rows < 1) rows = 1;
     }
-    p->NC = rows;                                   /* output rows per task */
+    p->NC = rows;
     p->n_ptiles = (p->OH + rows - 1) / rows;
     p->n_tasks = base * p->n_ptiles;
-    p->scratch_elems = 64;
 }
+
+/* --- copies into scratch -------------------------------------------------------------- */
+
+/* d[0..n) = s[0..n) for n >= VLEN: whole vectors, the last one ending at n. */
+DW_INLINE void FN(dw_copy_long)(T *restrict d, const T *restrict s, long n)
+{
+    long q = 0;
+    for (; q + VLEN <= n; q += VLEN) {
+        DW_VEC v = DW_LOADU(s + q);
+        DW_IN_REG(v);              /* keeps GCC from turning the loop into a memmove call */
+        DW_STOREU(d + q, v);
+    }
+    if (q < n) DW_STOREU(d + n - VLEN, DW_LOADU(s + n - VLEN));
+}
+
+/* Row mode: input row xr (NULL: a zero row) into scratch row dst (nph phases of wq;
+ * phase ph, position q holds padded column q*nph + ph = input column q*nph + ph - PL).
+ * Only the positions that hold input values are written: the padding around them is
+ * zeroed once per task and never written again. */
+static void FN(dw_fill_row)(const gconv_params *p, const T *restrict xr, T *restrict dst,
+                            long nph, long wq)
+{
+    const long PL = p->PL, W = p->W;
+    if (nph == 1) {                          /* the plain padded row: no divisions */
+        const long q_lo = PL < wq ? PL : wq, q_hi = W + PL < wq ? W + PL : wq;
+        const long n = q_hi - q_lo;
+        T *d = dst + q_lo;
+        if (xr == NULL) for (long q = 0; q < n; q++) d[q] = 0;
+        else if (n >= VLEN) FN(dw_copy_long)(d, xr, n);
+        else for (long q = 0; q < n; q++) d[q] = xr[q];
+        return;
+    }
+    for (long ph = 0; ph < nph; ph++) {
+        /* valid q: 0 <= q*nph + ph - PL < W */
+        long q_lo = PL - ph > 0 ? (PL - ph + nph - 1) / nph : 0;
+        long q_hi = (W + PL - ph + nph - 1) / nph;
+        if (q_hi > wq) q_hi = wq;
+        if (q_lo > q_hi) q_lo = q_hi;
+        const long n = q_hi - q_lo;
+        T *d = dst + ph * wq + q_lo;
+        const T *s = xr + q_lo * nph + ph - PL;      /* input of d[0] */
+        if (xr == NULL) for (long q = 0; q < n; q++) d[q] = 0;
+        else if (nph == 1 && n >= VLEN) FN(dw_copy_long)(d, s, n);
+        else for (long q = 0; q < n; q++) d[q] = s[q * nph];
+    }
+}
+
+/* --- task ----------------------------------------------------------------------------- */
 
 static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *bias,
                         const T *res, T *y, long task, T *scratch)
 {
-    (void)scratch;
-    const long ng = task / p->n_ptiles, rt = task % p->n_ptiles;
-    const long n = ng / p->G, g = ng % p->G;
-    const long H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
-    const long oh0 = rt * p->NC, oh1 = (oh0 + p->NC < OH) ? oh0 + p->NC : OH;
-    const T *xc = x + (n * p->C_in + g) * H * W;
-    for (long j = 0; j < p->M; j++) {
-        const long co = g * p->M + j;
-        const T *wk = w + co * KH * KW;
-        const T b = bias ? bias[co] : (T)0;
-        T *yc = y + (n * p->C_out + co) * OH * OW;
-        const T *rc = res ? res + (n * p->C_out + co) * OH * OW : NULL;
-        for (long oh = oh0; oh < oh1; oh++) {
-            for (long ow = 0; ow < OW; ow++) {
-                T acc = b;
-                for (long kh = 0; kh < KH; kh++) {
-                    long ih = oh * p->SH - p->PT + kh * p->DH;
-                    if (ih < 0 || ih >= H) continue;
-                    for (long kw = 0; kw < KW; kw++) {
-                        long iw = ow * p->SW - p->PL + kw * p->DW;
-                        if (iw < 0 || iw >= W) continue;
-                        acc += wk[kh * KW + kw] * xc[ih * W + iw];
-                    }
+    const long per_n = p->n_mblocks * p->n_ptiles;
+    const long n = task / per_n, rest = task % per_n;
+    const long gb = rest / p->n_ptiles, rt = rest % p->n_ptiles;
+    const long g0 = gb * p->MB, g1 = g0 + p->MB < p->G ? g0 + p->MB : p->G;
+    const long oh0 = rt * p->NC, oh1 = oh0 + p->NC < p->OH ? oh0 + p->NC : p->OH;
+    const long H = p->H, W = p->W, OW = p->OW, M = p->M, KK = p->KH * p->KW, SB = p->KC;
+    const long plane = p->OH * OW;
+
+    if (!p->direct_b) {
+        const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->MR];
+        const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;
+        const FN(dw_args) a = {p, pitch, wq, OW, plane};
+        memset(scratch, 0, (size_t)p->scratch_elems * sizeof(T));
+        /* rows start `lead` in, so the input's first column (padded column PL) lands on a
+         * vector boundary: the copies' stores are then aligned (a store across two cache
+         * lines costs two) */
+        T *rows0 = scratch + (nph == 1 ? (VLEN - p->PL % VLEN) % VLEN : 0);
+        for (long g = g0; g < g1; g++) {
+            const T *xc = x + (n * p->C_in + g) * H * W;
+            for (long ob = oh0; ob < oh1; ob += SB) {
+                const long rows = ob + SB < oh1 ? SB : oh1 - ob;
+                const long nin = FN(dw_in_rows)(p, rows), ih0 = ob * p->SH - p->PT;
+                for (long k = 0; k < nin; k++) {
+                    const long ih = ih0 + k;
+                    FN(dw_fill_row)(p, (ih >= 0 && ih < H) ? xc + ih * W : NULL,
+                                    rows0 + k * pitch, nph, wq);
                 }
-                yc[oh * OW + ow] = acc;
+                for (long m0 = 0; m0 < M; m0 += 2) {
+                    const int mm = M - m0 >= 2 ? 2 : 1;
+                    const long co = g * M + m0;
+                    const long off = (n * p->C_out + co) * plane + ob * OW;
+                    fns[mm - 1](&a, rows0, w + co * KK, bias ? bias + co : NULL,
+                                res ? res + off : NULL, y + off, rows);
+                }
             }
-            FN(epilogue_block)(p, yc + oh * OW, OW, rc ? rc + oh * OW : NULL, 1, OW);
+        }
+        return;
+    }
+
+    /* Plane mode: two buffers, each [front margin][zero rows PT][H input rows][zero rows]
+     * [tail]. The next channel is copied into one while the other is computed, so the
+     * kernel never loads (at other offsets) what was stored just before: that would stall
+     * on store-to-load forwarding. */
+    const long front = FN(dw_plane_front)(p), pe = FN(dw_plane_elems)(p);
+    const long f0 = oh0 * OW, f1 = oh1 * OW;
+    memset(scratch, 0, (size_t)(2 * pe) * sizeof(T));
+    FN(ivec) col0, col_tail;
+    for (int l = 0; l < VLEN; l++) {
+        col0[l] = (FN(ielem))((f0 + l) % W);
+        col_tail[l] = (FN(ielem))((f1 - VLEN + l + VLEN * W) % W);
+    }
+    for (long g = g0; g <= g1; g++) {
+        if (g < g1) {        /* copy channel g into buffer g % 2 */
+            const T *xc = x + (n * p->C_in + g) * H * W;
+            T *data = scratch + (g & 1) * pe + front + p->PT * W;
+            if (H * W >= VLEN) FN(dw_copy_long)(data, xc, H * W);
+            else for (long q = 0; q < H * W; q++) data[q] = xc[q];
+        }
+        if (g == g0) continue;
+        const long gc = g - 1;          /* compute channel gc from buffer gc % 2 */
+        const T *base = scratch + (gc & 1) * pe + front - p->PL;
+        for (long m0 = 0; m0 < M; m0 += 2) {
+            const long co = gc * M + m0;
+            const long off = (n * p->C_out + co) * plane;
+            FN(dw_plane_kernels)[p->MR][M - m0 >= 2](p, base, w + co * KK,
+                                                      bias ? bias + co : NULL,
+                                                      res ? res + off : NULL, y + off, plane,
+                                                      f0, f1, col0, col_tail);
         }
     }
 }
+
+#undef DW_VEC
+#undef DW_LOADU
+#undef DW_STOREU
+#undef DW_BCAST
+#undef DW_INLINE
+#undef DW_IN_REG
+#undef DW_OPAQUE
+#undef DW_RB
+#undef DW_NV
+#undef DW_NV2
+#undef DW_E
+#undef DW_KERNEL
+#undef DW_COL_ADVANCE
+#undef DW_PLANE_KERNEL

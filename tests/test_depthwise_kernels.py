@@ -1,0 +1,261 @@
+"""The depthwise kernels (algorithm='depthwise', gconv/src/dwconv_body.h) against the NumPy
+reference, on every SIMD variant this CPU runs and both dtypes.
+
+The cases reach each code path of the kernels: the unrolled 3x3/5x5/7x7 kernels at
+stride 1 and 2 (and 3x3 at dilation 2), the generic kernel (non-square kernels, other
+strides and dilations), depth multipliers 1..3 (the paired-channel loop and its odd
+remainder), row mode and plane mode (stride 1 with OW == W narrower than a vector), rows
+shorter than a vector, ragged row ends, input smaller than the kernel, sub-blocks, group
+blocks and row splits across threads, every fused activation and the residual.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+import gconv
+from gconv import _dispatch, _kernels
+from gconv._reference import apply_activation, conv2d_reference
+from gconv._validation import build_problem
+
+ISAS = gconv.available_isas()
+DTYPES = (np.float32, np.float64)
+# kernel ids of dwconv_body.h (enum DW_K_*): generic, then (k, stride, dilation)
+KERNEL_IDS = {"generic": 0, (3, 1, 1): 1, (3, 2, 1): 2, (3, 1, 2): 3, (5, 1, 1): 4,
+              (5, 2, 1): 5, (7, 1, 1): 6, (7, 2, 1): 7}
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _pads(padding):
+    """(top, bottom, left, right) from an int, (h, w) or ((t, b), (l, r)), worked out here."""
+    if isinstance(padding, (tuple, list)) and isinstance(padding[0], (tuple, list)):
+        (t, b), (l, r) = padding
+        return (t, b, l, r)
+    ph, pw = _pair(padding)
+    return (ph, ph, pw, pw)
+
+
+def case(N, C, H, W, k, stride=1, padding=0, dilation=1, mult=1, bias=True, note=""):
+    kh, kw = _pair(k)
+    return pytest.param(dict(N=N, C=C, H=H, W=W, KH=kh, KW=kw, stride=stride,
+                             padding=padding, dilation=dilation, mult=mult, bias=bias),
+                        id=f"{N}x{C}x{H}x{W}_k{kh}x{kw}_s{stride}_p{padding}_d{dilation}"
+                           f"_m{mult}{'' if bias else '_nobias'}{'_' + note if note else ''}")
+
+
+CASES = [
+    # the unrolled kernels, rows longer than a vector with ragged ends
+    case(2, 3, 20, 37, 3, padding=1),
+    case(1, 4, 19, 33, 3, stride=2, padding=1),
+    case(1, 3, 21, 35, 3, padding=2, dilation=2),
+    case(2, 2, 23, 40, 5, padding=2),
+    case(1, 3, 25, 41, 5, stride=2, padding=2),
+    case(1, 2, 26, 50, 7, padding=3),
+    case(2, 2, 29, 47, 7, stride=2, padding=3),
+    case(1, 2, 17, 17, 3, padding=0, note="valid"),
+    case(1, 2, 18, 34, 3, padding=((0, 2), (3, 1)), note="asymmetric"),
+    case(1, 2, 18, 34, 5, stride=2, padding=((2, 0), (0, 3)), note="asymmetric"),
+    # depth multiplier: pairs of channels, and an odd one left over
+    case(1, 3, 16, 36, 3, padding=1, mult=2),
+    case(2, 2, 15, 33, 3, padding=1, mult=3),
+    case(1, 2, 15, 35, 5, stride=2, padding=2, mult=2, bias=False),
+    case(1, 2, 20, 40, 7, padding=3, mult=3),
+    case(1, 2, 21, 38, 3, stride=(1, 2), padding=1, mult=2, note="generic"),
+    # the generic kernel: non-square kernels, other strides and dilations
+    case(1, 3, 14, 37, (3, 5), padding=(1, 2)),
+    case(1, 2, 13, 40, (1, 7), padding=(0, 3)),
+    case(1, 2, 22, 19, (7, 1), padding=(3, 0)),
+    case(2, 2, 17, 35, 2, stride=3, padding=1),
+    case(1, 2, 23, 41, 4, stride=(2, 3), padding=((2, 1), (0, 3)), dilation=(3, 2)),
+    case(1, 2, 19, 34, 3, stride=3, dilation=3, padding=3),
+    case(1, 3, 12, 38, 6, padding=((2, 3), (3, 2))),
+    case(1, 2, 9, 21, 1),
+    case(1, 2, 9, 21, 1, stride=2, padding=1),
+    case(1, 2, 12, 33, 5, dilation=2, padding=4),
+    # rows shorter than a vector (widths 1, 5, 7 ...); plane mode when OW == W
+    case(1, 4, 7, 7, 3, padding=1, note="plane"),
+    case(2, 3, 14, 14, 3, padding=1, mult=2, note="plane"),
+    case(1, 3, 9, 5, 5, padding=2, note="plane"),
+    case(1, 2, 11, 6, 7, padding=3, mult=3, note="plane"),
+    case(1, 2, 10, 7, 3, padding=2, dilation=2, note="plane"),
+    case(1, 2, 8, 9, (3, 5), padding=(1, 2), note="plane generic"),
+    case(1, 3, 6, 1, 3, padding=1, note="width 1"),
+    case(1, 3, 1, 1, 3, padding=1, note="1x1 input"),
+    case(1, 3, 9, 5, 3, padding=0, note="narrow valid"),
+    case(1, 2, 9, 17, 3, stride=2, padding=1, note="narrow s2"),
+    case(1, 2, 9, 12, 7, stride=2, padding=3, mult=2, note="narrow s2"),
+    # input smaller than the kernel, padding makes up the rest
+    case(1, 2, 2, 3, 5, padding=2),
+    case(1, 2, 3, 2, 7, padding=3, mult=2),
+    case(1, 2, 4, 20, 7, stride=2, padding=3),
+    case(2, 2, 2, 40, (5, 3), padding=(2, 1)),
+    # empty batch
+    case(0, 3, 8, 8, 3, padding=1),
+    # tall images: several sub-blocks per channel
+    case(1, 2, 300, 40, 3, padding=1, note="sub-blocks"),
+    case(1, 1, 250, 100, 5, stride=2, padding=2, note="sub-blocks"),
+    case(1, 2, 200, 30, (3, 2), stride=(2, 1), padding=(1, 0), note="sub-blocks generic"),
+    # many small channels: several groups per task
+    case(2, 64, 9, 20, 3, padding=1, mult=2, note="group blocks"),
+    case(1, 200, 6, 6, 3, padding=1, note="group blocks plane"),
+]
+
+
+def _check(cfg, dtype, isa, activation=None, residual=False, seed=0):
+    rng = np.random.default_rng(seed)
+    N, C, H, W, KH, KW = (cfg[k] for k in ("N", "C", "H", "W", "KH", "KW"))
+    M = cfg["mult"]
+    x = rng.uniform(-1, 1, (N, C, H, W))
+    w = rng.uniform(-1, 1, (C * M, 1, KH, KW))
+    b = rng.uniform(-1, 1, C * M) if cfg["bias"] else None
+    pads = _pads(cfg["padding"])
+    expected = conv2d_reference(x, w, b, _pair(cfg["stride"]), pads, _pair(cfg["dilation"]), C)
+    r = None
+    if residual:
+        r = rng.uniform(-1, 1, expected.shape)
+        expected = expected + r
+    act = activation if isinstance(activation, (tuple, type(None))) else (activation,)
+    if act is not None:
+        name, *params = act
+        alpha = params[0] if name == "leaky_relu" and params else 0.01
+        lo, hi = (params if name == "clamp" else (0.0, 0.0))
+        apply_activation(expected, name, alpha, lo, hi)
+    gconv.set_isa(isa)
+    got = gconv.conv2d(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype),
+                       stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                       groups=C, activation=activation,
+                       residual=None if r is None else r.astype(dtype), algorithm="depthwise")
+    assert got.dtype == dtype and got.shape == expected.shape
+    eps = np.finfo(dtype).eps
+    # inputs are rounded to dtype before the kernel sees them: allow for that too
+    atol = 16 * eps * (KH * KW + 2) + 4 * eps
+    np.testing.assert_allclose(got, expected, rtol=4 * eps, atol=atol,
+                               err_msg=f"isa={isa} dtype={np.dtype(dtype).name}")
+
+
+@pytest.fixture(autouse=True)
+def _restore_state():
+    isa = gconv.get_isa()
+    yield
+    gconv.set_isa(isa)
+    gconv.set_num_threads(None)
+
+
+@pytest.mark.parametrize("cfg", CASES)
+def test_matches_reference(cfg):
+    for isa, dtype in itertools.product(ISAS, DTYPES):
+        _check(cfg, dtype, isa)
+
+
+ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "silu", "hardswish", "leaky_relu",
+               ("leaky_relu", 0.2), ("clamp", -1, 1), ("clamp", -0.25, 0.5)]
+EPILOGUE_CASES = [
+    dict(N=1, C=3, H=11, W=37, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=2, bias=True),
+    dict(N=1, C=2, H=9, W=7, KH=5, KW=5, stride=1, padding=2, dilation=1, mult=1, bias=True),
+    dict(N=2, C=2, H=13, W=29, KH=3, KW=3, stride=2, padding=1, dilation=1, mult=1, bias=False),
+    dict(N=1, C=2, H=10, W=26, KH=2, KW=3, stride=1, padding=1, dilation=1, mult=3, bias=True),
+]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=str)
+@pytest.mark.parametrize("residual", [False, True], ids=["", "residual"])
+def test_epilogue(activation, residual):
+    """Residual and activation fused after the convolution (row mode, plane mode, generic)."""
+    for cfg, isa, dtype in itertools.product(EPILOGUE_CASES, ISAS, DTYPES):
+        _check(cfg, dtype, isa, activation=activation, residual=residual, seed=1)
+
+
+def test_residual_without_activation():
+    for cfg, isa, dtype in itertools.product(EPILOGUE_CASES, ISAS, DTYPES):
+        _check(cfg, dtype, isa, residual=True, seed=2)
+
+
+# Big enough (>= 1 MFLOP) that two threads really run, and split so tasks differ:
+# few channels -> output rows are split between tasks; many -> groups are.
+THREAD_CASES = [
+    dict(N=1, C=2, H=200, W=160, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),
+    dict(N=1, C=1, H=321, W=300, KH=5, KW=5, stride=2, padding=2, dilation=1, mult=2),
+    dict(N=1, C=3, H=120, W=70, KH=7, KW=7, stride=1, padding=3, dilation=1, mult=1),
+    dict(N=2, C=1, H=201, W=83, KH=3, KW=4, stride=(1, 2), padding=2, dilation=(2, 1), mult=3),
+    dict(N=1, C=6, H=300, W=12, KH=7, KW=7, stride=1, padding=3, dilation=1, mult=1),  # plane
+    dict(N=1, C=600, H=12, W=12, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # plane
+    dict(N=3, C=96, H=20, W=20, KH=3, KW=3, stride=1, padding=2, dilation=2, mult=2),
+]
+
+
+@pytest.mark.parametrize("cfg", THREAD_CASES, ids=lambda c: f"{c['N']}x{c['C']}x{c['H']}x{c['W']}_k{c['KH']}x{c['KW']}")
+def test_bitwise_identical_across_thread_counts(cfg):
+    if not gconv.openmp_enabled():
+        pytest.skip("serial build: one thread only")
+    rng = np.random.default_rng(3)
+    N, C, H, W, KH, KW, M = (cfg[k] for k in ("N", "C", "H", "W", "KH", "KW", "mult"))
+    kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                  groups=C, activation="silu", algorithm="depthwise")
+    for isa, dtype in itertools.product(ISAS, DTYPES):
+        gconv.set_isa(isa)
+        x = rng.standard_normal((N, C, H, W)).astype(dtype)
+        w = rng.standard_normal((C * M, 1, KH, KW)).astype(dtype)
+        b = rng.standard_normal(C * M).astype(dtype)
+        problem = build_problem(x, w, b, stride=kwargs["stride"], padding=kwargs["padding"],
+                                dilation=kwargs["dilation"], groups=C)
+        assert problem.flops >= 1_000_000, "small problems run on one thread whatever is set"
+        tasks = {}
+        outs = {}
+        for n in (1, 2):
+            gconv.set_num_threads(n)
+            outs[n] = gconv.conv2d(x, w, b, **kwargs)
+            tasks[n] = _dispatch.DEPTHWISE.make_plan(problem, _isa_level(isa), n).n_tasks
+        assert tasks[2] >= 4, "the split should give both threads work"
+        np.testing.assert_array_equal(outs[1], outs[2])
+
+
+def _isa_level(name):
+    return _kernels.ISA_NAMES.index(name)
+
+
+def _blocking(N, C, H, W, k, stride=1, padding=0, dilation=1, mult=1, dtype=np.float32,
+              isa=None, n_threads=1):
+    x = np.empty((N, C, H, W), dtype)
+    kh, kw = _pair(k)
+    w = np.empty((C * mult, 1, kh, kw), dtype)
+    problem = build_problem(x, w, None, stride=stride, padding=padding, dilation=dilation,
+                            groups=C)
+    level = _kernels.cpu_max_isa() if isa is None else _isa_level(isa)
+    return _dispatch.DEPTHWISE.make_plan(problem, level, n_threads).blocking
+
+
+@pytest.mark.parametrize("shape,kernel_id,plane", [
+    ((1, 4, 30, 40, 3, 1, 1, 1), (3, 1, 1), False),
+    ((1, 4, 30, 40, 3, 2, 1, 1), (3, 2, 1), False),
+    ((1, 4, 30, 40, 3, 1, 2, 2), (3, 1, 2), False),
+    ((1, 4, 30, 40, 5, 1, 2, 1), (5, 1, 1), False),
+    ((1, 4, 30, 40, 5, 2, 2, 1), (5, 2, 1), False),
+    ((1, 4, 30, 40, 7, 1, 3, 1), (7, 1, 1), False),
+    ((1, 4, 30, 40, 7, 2, 3, 1), (7, 2, 1), False),
+    ((1, 4, 30, 40, 4, 1, 1, 1), "generic", False),
+    ((1, 4, 30, 40, 3, 3, 1, 1), "generic", False),
+    ((1, 4, 7, 7, 3, 1, 1, 1), (3, 1, 1), True),
+    ((1, 4, 7, 7, 5, 1, 4, 2), "generic", True),
+])
+def test_kernel_selection(shape, kernel_id, plane):
+    """The shapes the specialised kernels are for do get them (so the tests above that use
+    these shapes exercise the unrolled code, not only the generic loop)."""
+    N, C, H, W, k, s, p, d = shape
+    blk = _blocking(N, C, H, W, k, s, p, d)
+    assert blk["MR"] == KERNEL_IDS[kernel_id]
+    # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
+    assert blk["direct_b"] == (plane and W < blk["VLEN"])
+
+
+def test_scratch_stays_small():
+    """Per-thread scratch is a few padded rows (or one small plane), never the input."""
+    for isa, dtype in itertools.product(ISAS, DTYPES):
+        for shape in [(1, 1, 2000, 2000, 7, 1, 3), (1, 1, 4000, 300, 3, 2, 1),
+                      (1, 1, 3000, 7, 5, 1, 2), (1, 1, 500, 2000, (4, 6), 3, 2)]:
+            N, C, H, W, k, s, p = shape
+            blk = _blocking(N, C, H, W, k, s, p, dtype=dtype, isa=isa)
+            input_bytes = H * W * np.dtype(dtype).itemsize
+            assert blk["scratch_bytes"] <= max(256 * 1024, input_bytes // 16), (shape, blk)
