@@ -75,6 +75,14 @@ CASES = [
     case(1, 2, 9, 21, 1),
     case(1, 2, 9, 21, 1, stride=2, padding=1),
     case(1, 2, 12, 33, 5, dilation=2, padding=4),
+    # wide rows of the 3x3 kernels: read in place, the padding columns masked; the first
+    # and last channel of the batch go through the padded copy
+    case(1, 3, 9, 150, 3, padding=1, note="direct"),
+    case(2, 2, 10, 130, 3, padding=((1, 2), (0, 2)), mult=3, note="direct"),
+    case(1, 3, 8, 129, 3, padding=((0, 0), (2, 1)), mult=2, note="direct"),
+    case(1, 3, 11, 300, 3, stride=2, padding=1, mult=2, note="direct"),
+    case(2, 2, 7, 261, 3, stride=2, padding=((1, 1), (0, 1)), note="direct"),
+    case(1, 3, 12, 140, 3, dilation=2, padding=2, note="direct"),
     # rows shorter than a vector (widths 1, 5, 7 ...); plane mode when OW == W
     case(1, 4, 7, 7, 3, padding=1, note="plane"),
     case(2, 3, 14, 14, 3, padding=1, mult=2, note="plane"),

@@ -82,10 +82,18 @@
 typedef __typeof__(_Generic((T)0, float: (int)0, double: (long long)0)) FN(ielem);
 typedef FN(ielem) FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));
 
+DW_INLINE FN(ivec) FN(dw_iota)(void)
+{
+    FN(ivec) v;
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) v[i] = (FN(ielem))i;
+    return v;
+}
+
 /* Per-call geometry shared by the kernels of one sub-block. */
 typedef struct {
     const gconv_params *p;
-    long pitch;        /* elements between scratch rows */
+    long pitch;        /* elements between scratch rows (input rows in direct mode) */
     long wq;           /* elements per phase (generic kernel at stride > 1) */
     long OW, plane;    /* output row length; elements per output channel (OH*OW) */
 } FN(dw_args);
@@ -166,10 +174,16 @@ DW_INLINE FN(ivec) FN(dw_unsplit_mask)(void)
  * Input row i (relative) feeds output row r through kh when i = r*S + kh*D; every output
  * is accumulated as bias, then kh ascending, kw ascending. */
 DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D, const int MM,
-                            const int RB, const int NV, const T *restrict src, long pitch,
-                            const T *restrict wt, const T *restrict bias, T *restrict dst,
-                            long ld, long plane, long last)
+                            const int RB, const int NV, const int MASKED,
+                            const T *restrict src, long pitch, const T *restrict wt,
+                            const T *restrict bias, T *restrict dst, long ld, long plane,
+                            long last, long col0, long W)
 {
+    /* MASKED (direct mode): src is the input row itself at column col0 (which may be
+     * < 0); lanes whose input column falls outside [0, W) read a neighbouring row's
+     * values (before the row start, or past its end the next row's) and are zeroed,
+     * which is the zero padding. Bit 0: vector 0 is masked, bit 1: the last one. */
+#define DW_MASKED_J(j) (((MASKED & 1) && (j) == 0) || ((MASKED & 2) && (j) == NV - 1))
 #define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
     DW_VEC acc[2][DW_RB][4];
 #pragma GCC unroll 4
@@ -196,8 +210,20 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
                 const T *xp = (j == NV - 1 ? rl : rp + S * j * VLEN) + kw * D;
                 if (S == 1) {
                     xv[j] = DW_LOADU(xp);
+                    if (DW_MASKED_J(j)) {
+                        const FN(ielem) c = (FN(ielem))(col0 + S * DW_OFF(j) + kw * D);
+                        const FN(ivec) l = FN(dw_iota)();
+                        xv[j] = (DW_VEC)((FN(ivec))xv[j] & ((l >= -c) & (l < (FN(ielem))W - c)));
+                    }
                 } else if (kw % 2 == 0) {     /* S == 2, D == 1: columns kw, kw+2, ... */
-                    const DW_VEC a = DW_LOADU(xp), b = DW_LOADU(xp + VLEN);
+                    DW_VEC a = DW_LOADU(xp), b = DW_LOADU(xp + VLEN);
+                    if (DW_MASKED_J(j)) {
+                        const FN(ielem) c = (FN(ielem))(col0 + S * DW_OFF(j) + kw * D);
+                        const FN(ielem) cb = c + VLEN;
+                        const FN(ivec) l = FN(dw_iota)();
+                        a = (DW_VEC)((FN(ivec))a & ((l >= -c) & (l < (FN(ielem))W - c)));
+                        b = (DW_VEC)((FN(ivec))b & ((l >= -cb) & (l < (FN(ielem))W - cb)));
+                    }
                     xv[j] = __builtin_shuffle(a, b, even);
                     if (kw + 1 < KW) odd_x[j] = __builtin_shuffle(a, b, odd);
                 } else {
@@ -272,41 +298,69 @@ DW_INLINE void FN(dw_strip_generic)(const int MM, const int NV, const gconv_para
 #pragma GCC unroll 4
         for (int j = 0; j < NV; j++) DW_STOREU(dst + m * plane + DW_OFF(j), acc[m][j]);
 #undef DW_OFF
+#undef DW_MASKED_J
 }
 
 /* Strip of RB rows over the whole output width: ceil(OW/VLEN) vectors, NV at a time, the
  * row's last vector pulled back to end at OW; a row shorter than a vector goes through a
- * small buffer. GEN selects the generic strip (RB must then be 1). */
-DW_INLINE void FN(dw_row_strip)(const int GEN, const int KH, const int KW, const int S,
-                                const int D, const int MM, const int RB, const int NV,
-                                const FN(dw_args) *a, const T *src, const T *wt,
-                                const T *bias, T *dst)
+ * small buffer. GEN selects the generic strip (RB must then be 1). In direct mode the
+ * vectors whose input crosses the row's ends run one at a time, masked. */
+DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, const int KW,
+                                const int S, const int D, const int MM, const int RB,
+                                const int NV, const FN(dw_args) *a, const T *src,
+                                const T *wt, const T *bias, T *dst)
 {
     const long OW = a->OW, pitch = a->pitch, wq = a->wq, plane = a->plane;
     const int SI = GEN ? 1 : S;          /* input columns per output column in scratch */
-#define DW_STRIP(nv_, c_, d_, ld_, pl_, last_)                                              \
+#define DW_STRIP(nv_, masked_, c_, d_, ld_, pl_, last_, col0_)                              \
     do {                                                                                    \
         if (GEN)                                                                            \
             FN(dw_strip_generic)(MM, nv_, a->p, src + (c_), pitch, wq, wt, bias, d_, pl_,   \
                                  last_);                                                    \
         else                                                                                \
-            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, src + SI * (c_), pitch, wt, bias, d_,   \
-                         ld_, pl_, last_);                                                  \
+            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, src + SI * (c_) + (col0_),     \
+                         pitch, wt, bias, d_, ld_, pl_, last_, (col0_) + SI * (c_),         \
+                         a->p->W);                                                          \
     } while (0)
-    if (OW >= VLEN) {
+    if (!GEN && DIRECT) {
+        /* src: the input row; output column c reads input columns S*c - PL + [0, span) */
+        const long PL = a->p->PL, W = a->p->W;
+        const long span = S * VLEN + (KW - 1) * D;
+        const long nvec = (OW + VLEN - 1) / VLEN, cmax = OW - VLEN;
+#define DW_C(j) ((j) * VLEN < cmax ? (j) * VLEN : cmax)
+#define DW_INSIDE(c) (S * (c) - PL >= 0 && S * (c) - PL + span <= W)
+        /* the vectors whose input crosses a row end are the first and the last ones;
+         * a group of NV vectors is masked if one of them is */
+        long j = 0;
+        for (; j + NV <= nvec; j += NV) {
+            const long c = j * VLEN, last = DW_C(j + NV - 1) - c;
+            const int m = (DW_INSIDE(c) ? 0 : 1) | (DW_INSIDE(c + last) ? 0 : 2);
+            if (m == 0) DW_STRIP(NV, 0, c, dst + c, OW, plane, last, -PL);
+            else if (m == 1) DW_STRIP(NV, 1, c, dst + c, OW, plane, last, -PL);
+            else if (m == 2) DW_STRIP(NV, 2, c, dst + c, OW, plane, last, -PL);
+            else DW_STRIP(NV, 3, c, dst + c, OW, plane, last, -PL);
+        }
+        for (; j < nvec; j++) {
+            const long c = DW_C(j);
+            if (DW_INSIDE(c)) DW_STRIP(1, 0, c, dst + c, OW, plane, 0, -PL);
+            else DW_STRIP(1, 1, c, dst + c, OW, plane, 0, -PL);
+        }
+#undef DW_C
+#undef DW_INSIDE
+    } else if (OW >= VLEN) {
         const long nvec = (OW + VLEN - 1) / VLEN, cmax = OW - VLEN;
         long j = 0;
         for (; j + NV <= nvec; j += NV) {
             const long c = j * VLEN, lc = c + (NV - 1) * VLEN;
-            DW_STRIP(NV, c, dst + c, OW, plane, (lc < cmax ? lc : cmax) - c);
+            DW_STRIP(NV, 0, c, dst + c, OW, plane, (lc < cmax ? lc : cmax) - c, 0);
         }
         for (; j < nvec; j++) {
             const long c = j * VLEN < cmax ? j * VLEN : cmax;
-            DW_STRIP(1, c, dst + c, OW, plane, 0);
+            DW_STRIP(1, 0, c, dst + c, OW, plane, 0, 0);
         }
     } else {
         T tmp[2 * DW_RB * VLEN];
-        DW_STRIP(1, 0, tmp, VLEN, RB * VLEN, 0);
+        DW_STRIP(1, 0, 0, tmp, VLEN, RB * VLEN, 0, 0);
         for (int m = 0; m < MM; m++)
             for (int r = 0; r < RB; r++)
                 for (long q = 0; q < OW; q++)
@@ -317,8 +371,8 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int KH, const int KW, const
 
 /* `rows` output rows of MM channels: strips of RB rows, then single rows; each strip's
  * epilogue runs right after it. src: scratch row of the first output row. */
-DW_INLINE void FN(dw_rows)(const int GEN, const int KH, const int KW, const int S,
-                           const int D, const int MM, const int RB, const int NV,
+DW_INLINE void FN(dw_rows)(const int GEN, const int DIRECT, const int KH, const int KW,
+                           const int S, const int D, const int MM, const int RB, const int NV,
                            const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                            const T *res, T *dst, long rows)
 {
@@ -328,16 +382,16 @@ DW_INLINE void FN(dw_rows)(const int GEN, const int KH, const int KW, const int 
     long r = 0;
     if (!GEN && RB > 1)
         for (; r + RB <= rows; r += RB) {
-            FN(dw_row_strip)(GEN, KH, KW, S, D, MM, RB, NV, a, src + r * step, wt, bias,
-                             dst + r * OW);
+            FN(dw_row_strip)(GEN, DIRECT, KH, KW, S, D, MM, RB, NV, a, src + r * step, wt,
+                             bias, dst + r * OW);
             if (epi)
                 for (int m = 0; m < MM; m++)
                     FN(dw_epilogue)(p, dst + m * plane + r * OW,
                                     res ? res + m * plane + r * OW : NULL, RB * OW);
         }
     for (; r < rows; r++) {
-        FN(dw_row_strip)(GEN, KH, KW, S, D, MM, 1, NV, a, src + r * step, wt, bias,
-                         dst + r * OW);
+        FN(dw_row_strip)(GEN, DIRECT, KH, KW, S, D, MM, 1, NV, a, src + r * step, wt,
+                         bias, dst + r * OW);
         if (epi)
             for (int m = 0; m < MM; m++)
                 FN(dw_epilogue)(p, dst + m * plane + r * OW,
@@ -348,37 +402,45 @@ DW_INLINE void FN(dw_rows)(const int GEN, const int KH, const int KW, const int 
 typedef void (*FN(dw_rows_fn))(const FN(dw_args) *, const T *, const T *, const T *,
                                const T *, T *, long);
 
-#define DW_KERNEL(name, K_, S_, D_, MM_, NV_)                                               \
+#define DW_KERNEL(name, DIRECT_, K_, S_, D_, MM_, NV_)                                      \
     static void FN(name)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,    \
                          const T *res, T *dst, long rows)                                   \
     {                                                                                       \
-        FN(dw_rows)(0, K_, K_, S_, D_, MM_, DW_RB, NV_, a, src, wt, bias, res, dst, rows);  \
+        FN(dw_rows)(0, DIRECT_, K_, K_, S_, D_, MM_, DW_RB, NV_, a, src, wt, bias, res,     \
+                    dst, rows);                                                             \
     }
 
-DW_KERNEL(dw_k3s1d1m1, 3, 1, 1, 1, DW_NV)
-DW_KERNEL(dw_k3s1d1m2, 3, 1, 1, 2, DW_NV2)
-DW_KERNEL(dw_k3s2d1m1, 3, 2, 1, 1, DW_NV)
-DW_KERNEL(dw_k3s2d1m2, 3, 2, 1, 2, DW_NV2)
-DW_KERNEL(dw_k3s1d2m1, 3, 1, 2, 1, DW_NV)
-DW_KERNEL(dw_k3s1d2m2, 3, 1, 2, 2, DW_NV2)
-DW_KERNEL(dw_k5s1d1m1, 5, 1, 1, 1, DW_NV)
-DW_KERNEL(dw_k5s1d1m2, 5, 1, 1, 2, DW_NV2)
-DW_KERNEL(dw_k5s2d1m1, 5, 2, 1, 1, DW_NV)
-DW_KERNEL(dw_k5s2d1m2, 5, 2, 1, 2, DW_NV2)
-DW_KERNEL(dw_k7s1d1m1, 7, 1, 1, 1, DW_NV)
-DW_KERNEL(dw_k7s1d1m2, 7, 1, 1, 2, DW_NV2)
-DW_KERNEL(dw_k7s2d1m1, 7, 2, 1, 1, DW_NV)
-DW_KERNEL(dw_k7s2d1m2, 7, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s1d1m1, 0, 3, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s1d1m2, 0, 3, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s2d1m1, 0, 3, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s2d1m2, 0, 3, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s1d2m1, 0, 3, 1, 2, 1, DW_NV)
+DW_KERNEL(dw_k3s1d2m2, 0, 3, 1, 2, 2, DW_NV2)
+DW_KERNEL(dw_k5s1d1m1, 0, 5, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k5s1d1m2, 0, 5, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k5s2d1m1, 0, 5, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k5s2d1m2, 0, 5, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k7s1d1m1, 0, 7, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k7s1d1m2, 0, 7, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k7s2d1m1, 0, 7, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k7s2d1m2, 0, 7, 2, 1, 2, DW_NV2)
+/* direct mode (input read in place, see dw_task): the 3x3 kernels */
+DW_KERNEL(dw_k3s1d1m1_direct, 1, 3, 1, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s1d1m2_direct, 1, 3, 1, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s2d1m1_direct, 1, 3, 2, 1, 1, DW_NV)
+DW_KERNEL(dw_k3s2d1m2_direct, 1, 3, 2, 1, 2, DW_NV2)
+DW_KERNEL(dw_k3s1d2m1_direct, 1, 3, 1, 2, 1, DW_NV)
+DW_KERNEL(dw_k3s1d2m2_direct, 1, 3, 1, 2, 2, DW_NV2)
 
 static void FN(dw_generic_m1)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                               const T *res, T *dst, long rows)
 {
-    FN(dw_rows)(1, 0, 0, 1, 1, 1, 1, 4, a, src, wt, bias, res, dst, rows);
+    FN(dw_rows)(1, 0, 0, 0, 1, 1, 1, 1, 4, a, src, wt, bias, res, dst, rows);
 }
 static void FN(dw_generic_m2)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                               const T *res, T *dst, long rows)
 {
-    FN(dw_rows)(1, 0, 0, 1, 1, 2, 1, 2, a, src, wt, bias, res, dst, rows);
+    FN(dw_rows)(1, 0, 0, 0, 1, 1, 2, 1, 2, a, src, wt, bias, res, dst, rows);
 }
 
 /* Kernel table: [id][MM-1]; id 0 is the generic kernel. */
@@ -396,6 +458,15 @@ static const FN(dw_rows_fn) FN(dw_kernels)[DW_N_KERNELS][2] = {
     {FN(dw_k5s2d1m1), FN(dw_k5s2d1m2)},
     {FN(dw_k7s1d1m1), FN(dw_k7s1d1m2)},
     {FN(dw_k7s2d1m1), FN(dw_k7s2d1m2)},
+};
+
+/* [id][MM-1], direct mode: only the 3x3 kernels have one (see dw_direct_ok) */
+static const FN(dw_rows_fn) FN(dw_kernels_direct)[DW_N_KERNELS][2] = {
+    {NULL, NULL},
+    {FN(dw_k3s1d1m1_direct), FN(dw_k3s1d1m2_direct)},
+    {FN(dw_k3s2d1m1_direct), FN(dw_k3s2d1m2_direct)},
+    {FN(dw_k3s1d2m1_direct), FN(dw_k3s1d2m2_direct)},
+    {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL},
 };
 
 static int FN(dw_kernel_id)(const gconv_params *p)
@@ -664,6 +735,31 @@ static void FN(dw_fill_row)(const gconv_params *p, const T *restrict xr, T *rest
     }
 }
 
+/* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide (in input:
+ * the masked loads of a row's two ends must not meet). */
+static int FN(dw_direct_ok)(const gconv_params *p)
+{
+    /* how far the masked loads reach before / past an input row: within one plane, so
+     * they stay inside x when the first and last channel are left out */
+    const long before = p->PL;
+    const long past = p->SW * (p->OW - 1) + (p->KW - 1) * p->DW + p->SW * VLEN - p->PL - p->W;
+    /* worth it for 3x3, where copying the input costs as much as a third of the
+     * arithmetic; the larger kernels do enough work per input value */
+    const int small_kernel = p->MR == DW_K_3S1 || p->MR == DW_K_3S2 || p->MR == DW_K_3S1D2;
+    if (!(small_kernel && p->OW >= VLEN && p->W >= 2 * p->SW * VLEN &&
+          before <= p->H * p->W && past <= p->H * p->W))
+        return 0;
+    /* and only if most of a row's vectors need no mask: masking costs an AND per load,
+     * which on rows of a few vectors outweighs the copy it saves */
+    const long nvec = (p->OW + VLEN - 1) / VLEN, span = p->SW * VLEN + (p->KW - 1) * p->DW;
+    long masked = 0;
+    for (long j = 0; j < nvec; j++) {
+        const long c = j * VLEN < p->OW - VLEN ? j * VLEN : p->OW - VLEN;
+        masked += !(p->SW * c - p->PL >= 0 && p->SW * c - p->PL + span <= p->W);
+    }
+    return 3 * masked <= nvec;
+}
+
 /* --- task ----------------------------------------------------------------------------- */
 
 static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *bias,
@@ -681,27 +777,56 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
         const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->MR];
         const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;
         const FN(dw_args) a = {p, pitch, wq, OW, plane};
+        const FN(dw_args) ad = {p, W, wq, OW, plane};
         memset(scratch, 0, (size_t)p->scratch_elems * sizeof(T));
         /* rows start `lead` in, so the input's first column (padded column PL) lands on a
          * vector boundary: the copies' stores are then aligned (a store across two cache
          * lines costs two) */
         T *rows0 = scratch + (nph == 1 ? (VLEN - p->PL % VLEN) % VLEN : 0);
+        /* Direct mode for the output rows whose input rows all exist: the kernels read the
+         * input in place (no copy), masking the columns that fall in the left/right zero
+         * padding. Their masked loads touch up to a vector before or after the row, so the
+         * very first and last channel of x always go through the scratch copy. */
+        long od0 = oh0, od1 = oh0;
+        if (FN(dw_direct_ok)(p)) {
+            const long S = p->SH, span = (p->KH - 1) * p->DH;
+            od0 = (p->PT + S - 1) / S;                     /* oh*S - PT >= 0 */
+            od1 = H - 1 - span + p->PT >= 0 ? (H - 1 - span + p->PT) / S + 1 : 0;
+            od0 = od0 > oh0 ? od0 : oh0;
+            od1 = od1 < oh1 ? od1 : oh1;
+            if (od1 < od0) od1 = od0;
+        }
         for (long g = g0; g < g1; g++) {
             const T *xc = x + (n * p->C_in + g) * H * W;
-            for (long ob = oh0; ob < oh1; ob += SB) {
-                const long rows = ob + SB < oh1 ? SB : oh1 - ob;
-                const long nin = FN(dw_in_rows)(p, rows), ih0 = ob * p->SH - p->PT;
-                for (long k = 0; k < nin; k++) {
-                    const long ih = ih0 + k;
-                    FN(dw_fill_row)(p, (ih >= 0 && ih < H) ? xc + ih * W : NULL,
-                                    rows0 + k * pitch, nph, wq);
-                }
-                for (long m0 = 0; m0 < M; m0 += 2) {
-                    const int mm = M - m0 >= 2 ? 2 : 1;
-                    const long co = g * M + m0;
-                    const long off = (n * p->C_out + co) * plane + ob * OW;
-                    fns[mm - 1](&a, rows0, w + co * KK, bias ? bias + co : NULL,
-                                res ? res + off : NULL, y + off, rows);
+            const int edge_channel = (n == 0 && g == 0) || (n == p->N - 1 && g == p->G - 1);
+            const long d0 = edge_channel ? oh0 : od0, d1 = edge_channel ? oh0 : od1;
+            for (long m0 = 0; m0 < M && d1 > d0; m0 += 2) {
+                const int mm = M - m0 >= 2 ? 2 : 1;
+                const long co = g * M + m0;
+                const long off = (n * p->C_out + co) * plane + d0 * OW;
+                FN(dw_kernels_direct)[p->MR][mm - 1](&ad, xc + (d0 * p->SH - p->PT) * W, w + co * KK,
+                            bias ? bias + co : NULL, res ? res + off : NULL, y + off, d1 - d0);
+            }
+            /* the other rows: [oh0, d0) and [d1, oh1), from padded copies */
+            for (int part = 0; part < 2; part++) {
+                /* no direct rows: all rows in part 0 */
+                const long r0 = part ? (d1 > d0 ? d1 : oh1) : oh0;
+                const long r1 = part ? oh1 : (d1 > d0 ? d0 : oh1);
+                for (long ob = r0; ob < r1; ob += SB) {
+                    const long rows = ob + SB < r1 ? SB : r1 - ob;
+                    const long nin = FN(dw_in_rows)(p, rows), ih0 = ob * p->SH - p->PT;
+                    for (long k = 0; k < nin; k++) {
+                        const long ih = ih0 + k;
+                        FN(dw_fill_row)(p, (ih >= 0 && ih < H) ? xc + ih * W : NULL,
+                                        rows0 + k * pitch, nph, wq);
+                    }
+                    for (long m0 = 0; m0 < M; m0 += 2) {
+                        const int mm = M - m0 >= 2 ? 2 : 1;
+                        const long co = g * M + m0;
+                        const long off = (n * p->C_out + co) * plane + ob * OW;
+                        fns[mm - 1](&a, rows0, w + co * KK, bias ? bias + co : NULL,
+                                    res ? res + off : NULL, y + off, rows);
+                    }
                 }
             }
         }
