@@ -44,24 +44,19 @@ cdef extern from "gconv_kernels.h" nogil:
     ctypedef struct gconv_ops_f32:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
         void (*gemm_pack_weights)(const gconv_params *, const float *, float *, float *) noexcept nogil
-        void (*gemm_task)(const gconv_params *, const float *, const float *, const float *,
-                          const float *, float *, long, float *) noexcept nogil
         void (*dw_plan)(gconv_params *, int) noexcept nogil
-        void (*dw_task)(const gconv_params *, const float *, const float *, const float *,
-                        const float *, float *, long, float *) noexcept nogil
 
     ctypedef struct gconv_ops_f64:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
         void (*gemm_pack_weights)(const gconv_params *, const double *, double *, double *) noexcept nogil
-        void (*gemm_task)(const gconv_params *, const double *, const double *, const double *,
-                          const double *, double *, long, double *) noexcept nogil
         void (*dw_plan)(gconv_params *, int) noexcept nogil
-        void (*dw_task)(const gconv_params *, const double *, const double *, const double *,
-                        const double *, double *, long, double *) noexcept nogil
 
     const gconv_ops_f32 *gconv_ops_f32_table
     const gconv_ops_f64 *gconv_ops_f64_table
     int gconv_cpu_max_isa()
+    void gconv_run_task(int is_f64, int isa, int kind, const gconv_params *p, const void *x,
+                        const void *w, const void *b, const void *r, void *y, long task,
+                        void *scratch)
     int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
 
 
@@ -199,14 +194,8 @@ cdef class Plan:
             return
         cdef int failed = 0
         with nogil:
-            if self.is_f64:
-                failed = _run_f64(&self.p, self.kind, &gconv_ops_f64_table[self.isa],
-                                  <double *>xd, <double *>wd, <double *>bd, <double *>rd,
-                                  <double *>yd, self.n_threads)
-            else:
-                failed = _run_f32(&self.p, self.kind, &gconv_ops_f32_table[self.isa],
-                                  <float *>xd, <float *>wd, <float *>bd, <float *>rd,
-                                  <float *>yd, self.n_threads)
+            failed = _run(&self.p, self.kind, self.is_f64, self.isa, xd, wd, bd, rd, yd,
+                          self.n_threads)
         if failed:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
 
@@ -218,68 +207,30 @@ cdef inline void *_scratch_alloc(long n_elems, size_t elem) noexcept nogil:
     return aligned_alloc(64, nbytes)
 
 
-cdef int _run_f32(const gconv_params *p, int kind, const gconv_ops_f32 *ops, const float *x,
-                  const float *w, const float *b, const float *r, float *y,
-                  int n_threads) noexcept nogil:
-    cdef float *scratch
+cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void *x,
+              const void *w, const void *b, const void *r, void *y,
+              int n_threads) noexcept nogil:
+    """Run every task of a plan; returns 1 if per-thread scratch could not be allocated."""
+    cdef void *scratch
     cdef long t
+    cdef size_t elem = 8 if is_f64 else 4
     cdef int failed = 0
     cdef int *failed_p = &failed     # written through a pointer: shared by all threads
     if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
-        scratch = <float *>_scratch_alloc(p.scratch_elems, sizeof(float))
+        scratch = _scratch_alloc(p.scratch_elems, elem)
         if scratch == NULL:
             return 1
         for t in range(p.n_tasks):
-            if kind == _GEMM:
-                ops.gemm_task(p, x, w, b, r, y, t, scratch)
-            else:
-                ops.dw_task(p, x, w, b, r, y, t, scratch)
+            gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
         free(scratch)
         return 0
     with parallel(num_threads=n_threads):
-        scratch = <float *>_scratch_alloc(p.scratch_elems, sizeof(float))
+        scratch = _scratch_alloc(p.scratch_elems, elem)
         if scratch == NULL:
             failed_p[0] = 1
         for t in prange(p.n_tasks, schedule='dynamic'):
             if scratch != NULL:
-                if kind == _GEMM:
-                    ops.gemm_task(p, x, w, b, r, y, t, scratch)
-                else:
-                    ops.dw_task(p, x, w, b, r, y, t, scratch)
-        # end: prange
-        free(scratch)
-    # end: parallel
-    return failed
-
-
-cdef int _run_f64(const gconv_params *p, int kind, const gconv_ops_f64 *ops, const double *x,
-                  const double *w, const double *b, const double *r, double *y,
-                  int n_threads) noexcept nogil:
-    cdef double *scratch
-    cdef long t
-    cdef int failed = 0
-    cdef int *failed_p = &failed
-    if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
-        scratch = <double *>_scratch_alloc(p.scratch_elems, sizeof(double))
-        if scratch == NULL:
-            return 1
-        for t in range(p.n_tasks):
-            if kind == _GEMM:
-                ops.gemm_task(p, x, w, b, r, y, t, scratch)
-            else:
-                ops.dw_task(p, x, w, b, r, y, t, scratch)
-        free(scratch)
-        return 0
-    with parallel(num_threads=n_threads):
-        scratch = <double *>_scratch_alloc(p.scratch_elems, sizeof(double))
-        if scratch == NULL:
-            failed_p[0] = 1
-        for t in prange(p.n_tasks, schedule='dynamic'):
-            if scratch != NULL:
-                if kind == _GEMM:
-                    ops.gemm_task(p, x, w, b, r, y, t, scratch)
-                else:
-                    ops.dw_task(p, x, w, b, r, y, t, scratch)
+                gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
         # end: prange
         free(scratch)
     # end: parallel

@@ -31,111 +31,50 @@ enum { GCONV_ISA_GENERIC = 0, GCONV_ISA_AVX2 = 1, GCONV_ISA_AVX512 = 2, GCONV_N_
 GCONV_DECLARE_OPS(float, f32)
 GCONV_DECLARE_OPS(double, f64)
 
-/* --- instantiate the bodies ------------------------------------------------------------ */
+/* --- instantiate the bodies: see instantiate.h ------------------------------------------ */
+#define GCONV_PASTE2(a, b) a##b
+#define GCONV_PASTE(a, b) GCONV_PASTE2(a, b)
 
-#define T float
-#define ITYPE int
-#define EXP expf
-#define TANH tanhf
-#define VLEN (16 / 4)
+#define VBYTES 16     /* the build's baseline: SSE2 on x86-64 */
 #define VREGS 16
-#define FN(x) x##_f32_generic
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
+#define GCONV_F64 0
+#define SUF _f32_generic
+#include "instantiate.h"
+#define GCONV_F64 1
+#define SUF _f64_generic
+#include "instantiate.h"
+#undef VBYTES
 #undef VREGS
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
-
-#define T double
-#define ITYPE long long
-#define EXP exp
-#define TANH tanh
-#define VLEN (16 / 8)
-#define VREGS 16
-#define FN(x) x##_f64_generic
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
-#undef VREGS
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define GCONV_HAVE_X86_VARIANTS 1
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-#define T float
-#define ITYPE int
-#define EXP expf
-#define TANH tanhf
-#define VLEN 8
+#define VBYTES 32
 #define VREGS 16
-#define FN(x) x##_f32_avx2
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
-#define T double
-#define ITYPE long long
-#define EXP exp
-#define TANH tanh
-#define VLEN 4
-#define FN(x) x##_f64_avx2
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
+#define GCONV_F64 0
+#define SUF _f32_avx2
+#include "instantiate.h"
+#define GCONV_F64 1
+#define SUF _f64_avx2
+#include "instantiate.h"
+#undef VBYTES
 #undef VREGS
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")
-#define T float
-#define ITYPE int
-#define EXP expf
-#define TANH tanhf
-#define VLEN 16
+#define VBYTES 64
 #define VREGS 32
-#define FN(x) x##_f32_avx512
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
-#define T double
-#define ITYPE long long
-#define EXP exp
-#define TANH tanh
-#define VLEN 8
-#define FN(x) x##_f64_avx512
-#include "conv_gemm_body.h"
-#include "dwconv_body.h"
-#undef FN
-#undef VLEN
+#define GCONV_F64 0
+#define SUF _f32_avx512
+#include "instantiate.h"
+#define GCONV_F64 1
+#define SUF _f64_avx512
+#include "instantiate.h"
+#undef VBYTES
 #undef VREGS
-#undef T
-#undef ITYPE
-#undef EXP
-#undef TANH
 #pragma GCC pop_options
 #else
 #define GCONV_HAVE_X86_VARIANTS 0
@@ -157,6 +96,25 @@ static const gconv_ops_f64 gconv_ops_f64_table[GCONV_N_ISA] = {
     GCONV_OPS(f64, avx2), GCONV_OPS(f64, avx512),
 #endif
 };
+
+/* One task of a plan, whatever its dtype, ISA and kind (0: GEMM, 1: depthwise): the single
+ * entry the parallel loop in _kernels.pyx calls. */
+static inline void gconv_run_task(int is_f64, int isa, int kind, const gconv_params *p,
+                                  const void *x, const void *w, const void *b, const void *r,
+                                  void *y, long task, void *scratch)
+{
+    if (is_f64) {
+        const gconv_ops_f64 *o = &gconv_ops_f64_table[isa];
+        (kind == 0 ? o->gemm_task : o->dw_task)(p, (const double *)x, (const double *)w,
+                                                 (const double *)b, (const double *)r,
+                                                 (double *)y, task, (double *)scratch);
+    } else {
+        const gconv_ops_f32 *o = &gconv_ops_f32_table[isa];
+        (kind == 0 ? o->gemm_task : o->dw_task)(p, (const float *)x, (const float *)w,
+                                                 (const float *)b, (const float *)r,
+                                                 (float *)y, task, (float *)scratch);
+    }
+}
 
 /* Best variant this CPU (and OS: libgcc checks XCR0) can run. */
 static int gconv_cpu_max_isa(void)
