@@ -242,3 +242,13 @@ def restore_isa():
 def restore_threads():
     yield
     gconv.set_num_threads(None)
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+    """torch on one thread for a module's comparisons (fast and steady on 2 shared cores)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

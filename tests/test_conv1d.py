@@ -15,14 +15,9 @@ import gconv
 
 
 # torch warns that it copies the input for an even kernel with padding='same'
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
+              pytest.mark.usefixtures("torch_single_thread")]
 
-@pytest.fixture(scope="module", autouse=True)
-def torch_single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tol(dtype, K, scale=1.0):

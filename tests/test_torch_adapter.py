@@ -17,15 +17,10 @@ import gconv.torch as gtorch
 from gconv._check import run_check
 from gconv.testing import assert_matches_torch
 
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
+              pytest.mark.usefixtures("torch_single_thread")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def torch_single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # the folder holding the gconv this test imported (site-packages after `pip install .`,

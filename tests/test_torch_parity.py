@@ -12,17 +12,10 @@ import gconv
 from conftest import DTYPES, GRID, FORCEABLE, grid_params, tolerance, why_not
 
 # torch's own note about even kernels with padding='same'; the comparison is the point
-pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
+              pytest.mark.usefixtures("torch_single_thread")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def torch_single_thread():
-    """One torch thread: the machine is small and shared; torch's result does not depend
-    on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _torch_takes(padding):
