@@ -68,10 +68,11 @@
 #endif
 
 /* Register blocking: MM*RB*NV accumulators, NV input vectors and the weight broadcasts
- * that fit. 32 registers (AVX-512): 4 rows x 2 vectors; 16 registers: 2 x 2 (MM=2: NV 1). */
+ * that fit. 32 registers (AVX-512): 4 rows x up to 3 vectors (MM=2: 2); 16 registers:
+ * 2 x 2 (MM=2: 1). A row's vectors go in groups of 3 and 2 (see dw_row_strip). */
 #if VREGS >= 32
 #define DW_RB 4
-#define DW_NV 2
+#define DW_NV 3
 #define DW_NV2 2
 #else
 #define DW_RB 2
@@ -322,42 +323,34 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
                          pitch, wt, bias, d_, ld_, pl_, last_, (col0_) + SI * (c_),         \
                          a->p->W);                                                          \
     } while (0)
-    if (!GEN && DIRECT) {
-        /* src: the input row; output column c reads input columns S*c - PL + [0, span) */
-        const long PL = a->p->PL, W = a->p->W;
+    if (OW >= VLEN) {
+        /* Groups of 3 and 2 vectors (NV at most), so no vector runs on its own unless the
+         * row has one; in direct mode a group is masked where it crosses a row end.
+         * Direct mode: src is the input row; output column c reads input columns
+         * S*c - PL + [0, span). */
+        const long PL = DIRECT ? a->p->PL : 0, W = a->p->W;
         const long span = S * VLEN + (KW - 1) * D;
         const long nvec = (OW + VLEN - 1) / VLEN, cmax = OW - VLEN;
 #define DW_C(j) ((j) * VLEN < cmax ? (j) * VLEN : cmax)
-#define DW_INSIDE(c) (S * (c) - PL >= 0 && S * (c) - PL + span <= W)
-        /* the vectors whose input crosses a row end are the first and the last ones;
-         * a group of NV vectors is masked if one of them is */
-        long j = 0;
-        for (; j + NV <= nvec; j += NV) {
-            const long c = j * VLEN, last = DW_C(j + NV - 1) - c;
-            const int m = (DW_INSIDE(c) ? 0 : 1) | (DW_INSIDE(c + last) ? 0 : 2);
-            if (m == 0) DW_STRIP(NV, 0, c, dst + c, OW, plane, last, -PL);
-            else if (m == 1) DW_STRIP(NV, 1, c, dst + c, OW, plane, last, -PL);
-            else if (m == 2) DW_STRIP(NV, 2, c, dst + c, OW, plane, last, -PL);
-            else DW_STRIP(NV, 3, c, dst + c, OW, plane, last, -PL);
+#define DW_INSIDE(c) (!DIRECT || (S * (c) - PL >= 0 && S * (c) - PL + span <= W))
+#define DW_GROUP(g_)                                                                        \
+        do {                                                                                \
+            const long c = j * VLEN, last = DW_C(j + (g_) - 1) - c;                         \
+            const int m = (DW_INSIDE(c) ? 0 : 1) | (DW_INSIDE(c + last) ? 0 : 2);           \
+            if (!DIRECT || m == 0) DW_STRIP(g_, 0, c, dst + c, OW, plane, last, -PL);       \
+            else if (m == 1) DW_STRIP(g_, 1, c, dst + c, OW, plane, last, -PL);             \
+            else if (m == 2) DW_STRIP(g_, 2, c, dst + c, OW, plane, last, -PL);             \
+            else DW_STRIP(g_, 3, c, dst + c, OW, plane, last, -PL);                         \
+        } while (0)
+        for (long j = 0; j < nvec;) {
+            const long r = nvec - j;
+            if (NV >= 3 && r >= 3 && r != 4) { DW_GROUP(NV >= 3 ? 3 : 1); j += 3; }
+            else if (NV >= 2 && r >= 2) { DW_GROUP(NV >= 2 ? 2 : 1); j += 2; }
+            else { DW_GROUP(1); j += 1; }
         }
-        for (; j < nvec; j++) {
-            const long c = DW_C(j);
-            if (DW_INSIDE(c)) DW_STRIP(1, 0, c, dst + c, OW, plane, 0, -PL);
-            else DW_STRIP(1, 1, c, dst + c, OW, plane, 0, -PL);
-        }
+#undef DW_GROUP
 #undef DW_C
 #undef DW_INSIDE
-    } else if (OW >= VLEN) {
-        const long nvec = (OW + VLEN - 1) / VLEN, cmax = OW - VLEN;
-        long j = 0;
-        for (; j + NV <= nvec; j += NV) {
-            const long c = j * VLEN, lc = c + (NV - 1) * VLEN;
-            DW_STRIP(NV, 0, c, dst + c, OW, plane, (lc < cmax ? lc : cmax) - c, 0);
-        }
-        for (; j < nvec; j++) {
-            const long c = j * VLEN < cmax ? j * VLEN : cmax;
-            DW_STRIP(1, 0, c, dst + c, OW, plane, 0, 0);
-        }
     } else {
         T tmp[2 * DW_RB * VLEN];
         DW_STRIP(1, 0, 0, tmp, VLEN, RB * VLEN, 0, 0);
@@ -735,8 +728,7 @@ static void FN(dw_fill_row)(const gconv_params *p, const T *restrict xr, T *rest
     }
 }
 
-/* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide (in input:
- * the masked loads of a row's two ends must not meet). */
+/* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide. */
 static int FN(dw_direct_ok)(const gconv_params *p)
 {
     /* how far the masked loads reach before / past an input row: within one plane, so
@@ -746,9 +738,10 @@ static int FN(dw_direct_ok)(const gconv_params *p)
     /* worth it for 3x3, where copying the input costs as much as a third of the
      * arithmetic; the larger kernels do enough work per input value */
     const int small_kernel = p->MR == DW_K_3S1 || p->MR == DW_K_3S2 || p->MR == DW_K_3S1D2;
-    if (!(small_kernel && p->OW >= VLEN && p->W >= 2 * p->SW * VLEN &&
-          before <= p->H * p->W && past <= p->H * p->W))
+    if (!(small_kernel && p->OW >= VLEN && before <= p->H * p->W && past <= p->H * p->W))
         return 0;
+    /* at stride 2 the copy would move two input rows per output row: always worth it */
+    if (p->SW == 2) return 1;
     /* and only if most of a row's vectors need no mask: masking costs an AND per load,
      * which on rows of a few vectors outweighs the copy it saves */
     const long nvec = (p->OW + VLEN - 1) / VLEN, span = p->SW * VLEN + (p->KW - 1) * p->DW;
@@ -757,7 +750,7 @@ static int FN(dw_direct_ok)(const gconv_params *p)
         const long c = j * VLEN < p->OW - VLEN ? j * VLEN : p->OW - VLEN;
         masked += !(p->SW * c - p->PL >= 0 && p->SW * c - p->PL + span <= p->W);
     }
-    return 3 * masked <= nvec;
+    return 2 * masked <= nvec;
 }
 
 /* --- task ----------------------------------------------------------------------------- */
