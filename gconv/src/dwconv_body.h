@@ -50,6 +50,11 @@
  *   MR   kernel id (DW_K_*)                NV          output channels per strip (1 or 2)
  */
 
+/* Debug-info variable tracking costs more compile time than anything else on these
+ * large unrolled functions (the build adds -g); line info is kept. */
+#pragma GCC push_options
+#pragma GCC optimize("no-var-tracking", "no-var-tracking-assignments")
+
 #define DW_VEC FN(vec)
 #define DW_LOADU(p) ((DW_VEC)(*(const FN(uvec) *)(p)))
 #define DW_STOREU(p, v) (*(FN(uvec) *)(p) = (v))
@@ -66,6 +71,15 @@
 #define DW_IN_REG(v) ((void)0)
 #define DW_OPAQUE(p) ((void)0)
 #endif
+
+/* The unrolled kernels are compiled for 256- and 512-bit vectors only: the baseline
+ * (SSE2) variant, a fallback for old CPUs, runs everything through the generic kernel
+ * (still vectorised along the width), which keeps the build time reasonable. */
+#define DW_SPECIALISE (VLEN * sizeof(T) >= 32)
+#define DW_SPEC(f, g) (DW_SPECIALISE ? FN(f) : FN(g))
+/* float64 gets the unrolled 3x3 kernels only (the others run the generic kernel): half
+ * the compile time of the rest, for a dtype nobody runs these layers in for speed */
+#define DW_SPEC32(f, g) (DW_SPECIALISE && sizeof(T) == 4 ? FN(f) : FN(g))
 
 /* Register blocking: MM*RB*NV accumulators, NV input vectors and the weight broadcasts
  * that fit. 32 registers (AVX-512): 4 rows x up to 3 vectors (MM=2: 2); 16 registers:
@@ -183,8 +197,9 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
     /* MASKED (direct mode): src is the input row itself at column col0 (which may be
      * < 0); lanes whose input column falls outside [0, W) read a neighbouring row's
      * values (before the row start, or past its end the next row's) and are zeroed,
-     * which is the zero padding. Bit 0: vector 0 is masked, bit 1: the last one. */
-#define DW_MASKED_J(j) (((MASKED & 1) && (j) == 0) || ((MASKED & 2) && (j) == NV - 1))
+     * which is the zero padding. (Masks apply to every vector of the group: fewer
+     * variants to compile, and only the groups at a row's ends are masked.) */
+#define DW_MASKED_J(j) (MASKED)
 #define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
     DW_VEC acc[2][DW_RB][4];
 #pragma GCC unroll 4
@@ -336,16 +351,18 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
 #define DW_GROUP(g_)                                                                        \
         do {                                                                                \
             const long c = j * VLEN, last = DW_C(j + (g_) - 1) - c;                         \
-            const int m = (DW_INSIDE(c) ? 0 : 1) | (DW_INSIDE(c + last) ? 0 : 2);           \
-            if (!DIRECT || m == 0) DW_STRIP(g_, 0, c, dst + c, OW, plane, last, -PL);       \
-            else if (m == 1) DW_STRIP(g_, 1, c, dst + c, OW, plane, last, -PL);             \
-            else if (m == 2) DW_STRIP(g_, 2, c, dst + c, OW, plane, last, -PL);             \
-            else DW_STRIP(g_, 3, c, dst + c, OW, plane, last, -PL);                         \
+            if (!DIRECT || (DW_INSIDE(c) && DW_INSIDE(c + last)))                           \
+                DW_STRIP(g_, 0, c, dst + c, OW, plane, last, -PL);                          \
+            else                                                                            \
+                DW_STRIP(g_, 1, c, dst + c, OW, plane, last, -PL);                          \
         } while (0)
+        /* single rows (a sub-block's last few) go one vector at a time: rare, and it
+         * keeps the number of compiled variants down */
+        const int nv = RB > 1 ? NV : 1;
         for (long j = 0; j < nvec;) {
             const long r = nvec - j;
-            if (NV >= 3 && r >= 3 && r != 4) { DW_GROUP(NV >= 3 ? 3 : 1); j += 3; }
-            else if (NV >= 2 && r >= 2) { DW_GROUP(NV >= 2 ? 2 : 1); j += 2; }
+            if (nv >= 3 && r >= 3 && r != 4) { DW_GROUP(nv >= 3 ? 3 : 1); j += 3; }
+            else if (nv >= 2 && r >= 2) { DW_GROUP(nv >= 2 ? 2 : 1); j += 2; }
             else { DW_GROUP(1); j += 1; }
         }
 #undef DW_GROUP
@@ -410,13 +427,9 @@ DW_KERNEL(dw_k3s2d1m2, 0, 3, 2, 1, 2, DW_NV2)
 DW_KERNEL(dw_k3s1d2m1, 0, 3, 1, 2, 1, DW_NV)
 DW_KERNEL(dw_k3s1d2m2, 0, 3, 1, 2, 2, DW_NV2)
 DW_KERNEL(dw_k5s1d1m1, 0, 5, 1, 1, 1, DW_NV)
-DW_KERNEL(dw_k5s1d1m2, 0, 5, 1, 1, 2, DW_NV2)
 DW_KERNEL(dw_k5s2d1m1, 0, 5, 2, 1, 1, DW_NV)
-DW_KERNEL(dw_k5s2d1m2, 0, 5, 2, 1, 2, DW_NV2)
 DW_KERNEL(dw_k7s1d1m1, 0, 7, 1, 1, 1, DW_NV)
-DW_KERNEL(dw_k7s1d1m2, 0, 7, 1, 1, 2, DW_NV2)
 DW_KERNEL(dw_k7s2d1m1, 0, 7, 2, 1, 1, DW_NV)
-DW_KERNEL(dw_k7s2d1m2, 0, 7, 2, 1, 2, DW_NV2)
 /* direct mode (input read in place, see dw_task): the 3x3 kernels */
 DW_KERNEL(dw_k3s1d1m1_direct, 1, 3, 1, 1, 1, DW_NV)
 DW_KERNEL(dw_k3s1d1m2_direct, 1, 3, 1, 1, 2, DW_NV2)
@@ -444,30 +457,32 @@ enum { DW_K_GENERIC = 0, DW_K_3S1, DW_K_3S2, DW_K_3S1D2, DW_K_5S1, DW_K_5S2, DW_
 #endif
 static const FN(dw_rows_fn) FN(dw_kernels)[DW_N_KERNELS][2] = {
     {FN(dw_generic_m1), FN(dw_generic_m2)},
-    {FN(dw_k3s1d1m1), FN(dw_k3s1d1m2)},
-    {FN(dw_k3s2d1m1), FN(dw_k3s2d1m2)},
-    {FN(dw_k3s1d2m1), FN(dw_k3s1d2m2)},
-    {FN(dw_k5s1d1m1), FN(dw_k5s1d1m2)},
-    {FN(dw_k5s2d1m1), FN(dw_k5s2d1m2)},
-    {FN(dw_k7s1d1m1), FN(dw_k7s1d1m2)},
-    {FN(dw_k7s2d1m1), FN(dw_k7s2d1m2)},
+    {DW_SPEC(dw_k3s1d1m1, dw_generic_m1), DW_SPEC(dw_k3s1d1m2, dw_generic_m2)},
+    {DW_SPEC(dw_k3s2d1m1, dw_generic_m1), DW_SPEC(dw_k3s2d1m2, dw_generic_m2)},
+    {DW_SPEC32(dw_k3s1d2m1, dw_generic_m1), DW_SPEC32(dw_k3s1d2m2, dw_generic_m2)},
+    {DW_SPEC32(dw_k5s1d1m1, dw_generic_m1), NULL},
+    {DW_SPEC32(dw_k5s2d1m1, dw_generic_m1), NULL},
+    {DW_SPEC32(dw_k7s1d1m1, dw_generic_m1), NULL},
+    {DW_SPEC32(dw_k7s2d1m1, dw_generic_m1), NULL},
 };
 
 /* [id][MM-1], direct mode: only the 3x3 kernels have one (see dw_direct_ok) */
 static const FN(dw_rows_fn) FN(dw_kernels_direct)[DW_N_KERNELS][2] = {
     {NULL, NULL},
-    {FN(dw_k3s1d1m1_direct), FN(dw_k3s1d1m2_direct)},
-    {FN(dw_k3s2d1m1_direct), FN(dw_k3s2d1m2_direct)},
-    {FN(dw_k3s1d2m1_direct), FN(dw_k3s1d2m2_direct)},
+    {DW_SPEC32(dw_k3s1d1m1_direct, dw_generic_m1), DW_SPEC32(dw_k3s1d1m2_direct, dw_generic_m2)},
+    {DW_SPEC32(dw_k3s2d1m1_direct, dw_generic_m1), DW_SPEC32(dw_k3s2d1m2_direct, dw_generic_m2)},
+    {DW_SPEC32(dw_k3s1d2m1_direct, dw_generic_m1), DW_SPEC32(dw_k3s1d2m2_direct, dw_generic_m2)},
     {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL},
 };
 
 static int FN(dw_kernel_id)(const gconv_params *p)
 {
+    if (!DW_SPECIALISE) return DW_K_GENERIC;
     if (p->KH != p->KW || p->SH != p->SW || p->DH != p->DW) return DW_K_GENERIC;
     const long k = p->KH, s = p->SH, d = p->DH;
     if (k == 3 && s == 1 && d == 1) return DW_K_3S1;
     if (k == 3 && s == 2 && d == 1) return DW_K_3S2;
+    if (sizeof(T) != 4) return DW_K_GENERIC;       /* see DW_SPEC32 */
     if (k == 3 && s == 1 && d == 2) return DW_K_3S1D2;
     if (k == 5 && s == 1 && d == 1) return DW_K_5S1;
     if (k == 5 && s == 2 && d == 1) return DW_K_5S2;
@@ -581,22 +596,18 @@ DW_PLANE_KERNEL(dw_plane_gen_m1, 0, 0, 1)
 DW_PLANE_KERNEL(dw_plane_gen_m2, 0, 0, 2)
 DW_PLANE_KERNEL(dw_plane_k3d1_m1, 3, 1, 1)
 DW_PLANE_KERNEL(dw_plane_k3d1_m2, 3, 1, 2)
-DW_PLANE_KERNEL(dw_plane_k3d2_m1, 3, 2, 1)
-DW_PLANE_KERNEL(dw_plane_k3d2_m2, 3, 2, 2)
 DW_PLANE_KERNEL(dw_plane_k5d1_m1, 5, 1, 1)
-DW_PLANE_KERNEL(dw_plane_k5d1_m2, 5, 1, 2)
 DW_PLANE_KERNEL(dw_plane_k7d1_m1, 7, 1, 1)
-DW_PLANE_KERNEL(dw_plane_k7d1_m2, 7, 1, 2)
 
 /* [kernel id][MM-1]; plane mode is stride 1 only, so the stride-2 ids never get here */
 static const FN(dw_plane_fn) FN(dw_plane_kernels)[DW_N_KERNELS][2] = {
     {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
-    {FN(dw_plane_k3d1_m1), FN(dw_plane_k3d1_m2)},
+    {DW_SPEC(dw_plane_k3d1_m1, dw_plane_gen_m1), DW_SPEC(dw_plane_k3d1_m2, dw_plane_gen_m2)},
     {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
-    {FN(dw_plane_k3d2_m1), FN(dw_plane_k3d2_m2)},
-    {FN(dw_plane_k5d1_m1), FN(dw_plane_k5d1_m2)},
     {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
-    {FN(dw_plane_k7d1_m1), FN(dw_plane_k7d1_m2)},
+    {DW_SPEC32(dw_plane_k5d1_m1, dw_plane_gen_m1), NULL},
+    {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
+    {DW_SPEC32(dw_plane_k7d1_m1, dw_plane_gen_m1), NULL},
     {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
 };
 
@@ -737,7 +748,8 @@ static int FN(dw_direct_ok)(const gconv_params *p)
     const long past = p->SW * (p->OW - 1) + (p->KW - 1) * p->DW + p->SW * VLEN - p->PL - p->W;
     /* worth it for 3x3, where copying the input costs as much as a third of the
      * arithmetic; the larger kernels do enough work per input value */
-    const int small_kernel = p->MR == DW_K_3S1 || p->MR == DW_K_3S2 || p->MR == DW_K_3S1D2;
+    const int small_kernel = sizeof(T) == 4 &&       /* see DW_SPEC32 */
+        (p->MR == DW_K_3S1 || p->MR == DW_K_3S2 || p->MR == DW_K_3S1D2);
     if (!(small_kernel && p->OW >= VLEN && before <= p->H * p->W && past <= p->H * p->W))
         return 0;
     /* at stride 2 the copy would move two input rows per output row: always worth it */
@@ -793,12 +805,13 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
             const T *xc = x + (n * p->C_in + g) * H * W;
             const int edge_channel = (n == 0 && g == 0) || (n == p->N - 1 && g == p->G - 1);
             const long d0 = edge_channel ? oh0 : od0, d1 = edge_channel ? oh0 : od1;
-            for (long m0 = 0; m0 < M && d1 > d0; m0 += 2) {
-                const int mm = M - m0 >= 2 ? 2 : 1;
+            const FN(dw_rows_fn) *dfns = FN(dw_kernels_direct)[p->MR];
+            for (long m0 = 0, mm; m0 < M && d1 > d0; m0 += mm) {
+                mm = M - m0 >= 2 && dfns[1] ? 2 : 1;
                 const long co = g * M + m0;
                 const long off = (n * p->C_out + co) * plane + d0 * OW;
-                FN(dw_kernels_direct)[p->MR][mm - 1](&ad, xc + (d0 * p->SH - p->PT) * W, w + co * KK,
-                            bias ? bias + co : NULL, res ? res + off : NULL, y + off, d1 - d0);
+                dfns[mm - 1](&ad, xc + (d0 * p->SH - p->PT) * W, w + co * KK,
+                             bias ? bias + co : NULL, res ? res + off : NULL, y + off, d1 - d0);
             }
             /* the other rows: [oh0, d0) and [d1, oh1), from padded copies */
             for (int part = 0; part < 2; part++) {
@@ -813,8 +826,8 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
                         FN(dw_fill_row)(p, (ih >= 0 && ih < H) ? xc + ih * W : NULL,
                                         rows0 + k * pitch, nph, wq);
                     }
-                    for (long m0 = 0; m0 < M; m0 += 2) {
-                        const int mm = M - m0 >= 2 ? 2 : 1;
+                    for (long m0 = 0, mm; m0 < M; m0 += mm) {
+                        mm = M - m0 >= 2 && fns[1] ? 2 : 1;    /* no pair kernel: singly */
                         const long co = g * M + m0;
                         const long off = (n * p->C_out + co) * plane + ob * OW;
                         fns[mm - 1](&a, rows0, w + co * KK, bias ? bias + co : NULL,
@@ -848,13 +861,13 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
         if (g == g0) continue;
         const long gc = g - 1;          /* compute channel gc from buffer gc % 2 */
         const T *base = scratch + (gc & 1) * pe + front - p->PL;
-        for (long m0 = 0; m0 < M; m0 += 2) {
+        const FN(dw_plane_fn) *pfns = FN(dw_plane_kernels)[p->MR];
+        for (long m0 = 0, mm; m0 < M; m0 += mm) {
+            mm = M - m0 >= 2 && pfns[1] ? 2 : 1;
             const long co = gc * M + m0;
             const long off = (n * p->C_out + co) * plane;
-            FN(dw_plane_kernels)[p->MR][M - m0 >= 2](p, base, w + co * KK,
-                                                      bias ? bias + co : NULL,
-                                                      res ? res + off : NULL, y + off, plane,
-                                                      f0, f1, col0, col_tail);
+            pfns[mm - 1](p, base, w + co * KK, bias ? bias + co : NULL, res ? res + off : NULL,
+                         y + off, plane, f0, f1, col0, col_tail);
         }
     }
 }
@@ -873,3 +886,8 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 #undef DW_KERNEL
 #undef DW_COL_ADVANCE
 #undef DW_PLANE_KERNEL
+#undef DW_SPECIALISE
+#undef DW_SPEC
+#undef DW_SPEC32
+
+#pragma GCC pop_options
