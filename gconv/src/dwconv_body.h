@@ -93,6 +93,10 @@
 #define DW_NV 2
 #define DW_NV2 1
 #endif
+/* dilation 2 shares fewer input rows between neighbouring output rows: taller strips */
+#define DW_RB_D2 (2 * DW_RB)
+#define DW_NV_D2 (VREGS >= 32 ? 2 : 1)
+#define DW_RB_MAX (2 * DW_RB)
 
 typedef __typeof__(_Generic((T)0, float: (int)0, double: (long long)0)) FN(ielem);
 typedef FN(ielem) FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));
@@ -201,7 +205,7 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
      * variants to compile, and only the groups at a row's ends are masked.) */
 #define DW_MASKED_J(j) (MASKED)
 #define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
-    DW_VEC acc[2][DW_RB][4];
+    DW_VEC acc[2][DW_RB_MAX][4];
 #pragma GCC unroll 4
     for (int m = 0; m < MM; m++) {
         DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
@@ -369,7 +373,7 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
 #undef DW_C
 #undef DW_INSIDE
     } else {
-        T tmp[2 * DW_RB * VLEN];
+        T tmp[2 * DW_RB_MAX * VLEN];
         DW_STRIP(1, 0, 0, tmp, VLEN, RB * VLEN, 0, 0);
         for (int m = 0; m < MM; m++)
             for (int r = 0; r < RB; r++)
@@ -416,8 +420,9 @@ typedef void (*FN(dw_rows_fn))(const FN(dw_args) *, const T *, const T *, const 
     static void FN(name)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,    \
                          const T *res, T *dst, long rows)                                   \
     {                                                                                       \
-        FN(dw_rows)(0, DIRECT_, K_, K_, S_, D_, MM_, DW_RB, NV_, a, src, wt, bias, res,     \
-                    dst, rows);                                                             \
+        FN(dw_rows)(0, DIRECT_, K_, K_, S_, D_, MM_, (D_) == 2 && (MM_) == 1 ? DW_RB_D2     \
+                    : DW_RB, (D_) == 2 && (MM_) == 1 ? DW_NV_D2 : (NV_), a, src, wt, bias,  \
+                    res, dst, rows);                                                        \
     }
 
 DW_KERNEL(dw_k3s1d1m1, 0, 3, 1, 1, 1, DW_NV)
@@ -653,7 +658,8 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
     p->MR = FN(dw_kernel_id)(p);
     p->NV = p->M >= 2 ? 2 : 1;
     p->direct_b = FN(dw_use_plane)(p);
-    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1 : DW_RB;
+    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1
+                   : p->MR == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
     if (p->direct_b) {
         p->KC = p->OH;
         p->scratch_elems = 2 * FN(dw_plane_elems)(p);
@@ -880,6 +886,9 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 #undef DW_IN_REG
 #undef DW_OPAQUE
 #undef DW_RB
+#undef DW_RB_D2
+#undef DW_NV_D2
+#undef DW_RB_MAX
 #undef DW_NV
 #undef DW_NV2
 #undef DW_E
