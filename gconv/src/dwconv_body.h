@@ -98,6 +98,23 @@
 #define DW_NV_D2 (VREGS >= 32 ? 2 : 1)
 #define DW_RB_MAX (2 * DW_RB)
 
+/* half-width vectors, for the ragged end of a row (see dw_row_strip) */
+typedef T FN(hvec) __attribute__((vector_size(VLEN / 2 * sizeof(T))));
+typedef T FN(uhvec) __attribute__((vector_size(VLEN / 2 * sizeof(T)), aligned(sizeof(T)),
+                                   may_alias));
+#define DW_HVEC FN(hvec)
+#define DW_HLOADU(p) ((DW_HVEC)(*(const FN(uhvec) *)(p)))
+#define DW_HSTOREU(p, v) (*(FN(uhvec) *)(p) = (v))
+#if VLEN >= 16
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#elif VLEN >= 8
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3)
+#elif VLEN >= 4
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1)
+#else
+#define DW_LO(v) __builtin_shufflevector(v, v, 0)
+#endif
+
 typedef __typeof__(_Generic((T)0, float: (int)0, double: (long long)0)) FN(ielem);
 typedef FN(ielem) FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));
 
@@ -193,11 +210,12 @@ DW_INLINE FN(ivec) FN(dw_unsplit_mask)(void)
  * Input row i (relative) feeds output row r through kh when i = r*S + kh*D; every output
  * is accumulated as bias, then kh ascending, kw ascending. */
 DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D, const int MM,
-                            const int RB, const int NV, const int MASKED,
+                            const int RB, const int NV, const int MASKED, const int HT,
                             const T *restrict src, long pitch, const T *restrict wt,
                             const T *restrict bias, T *restrict dst, long ld, long plane,
                             long last, long col0, long W)
 {
+    /* HT (S == 1, not MASKED): the last vector is a half-width one, at `last` */
     /* MASKED (direct mode): src is the input row itself at column col0 (which may be
      * < 0); lanes whose input column falls outside [0, W) read a neighbouring row's
      * values (before the row start, or past its end the next row's) and are zeroed,
@@ -205,18 +223,26 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
      * variants to compile, and only the groups at a row's ends are masked.) */
 #define DW_MASKED_J(j) (MASKED)
 #define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
+#define DW_FULL(j) (!HT || (j) < NV - 1)
     DW_VEC acc[2][DW_RB_MAX][4];
+    DW_HVEC hacc[2][DW_RB_MAX];
 #pragma GCC unroll 4
     for (int m = 0; m < MM; m++) {
         DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
 #pragma GCC unroll 8
-        for (int r = 0; r < RB; r++)
+        for (int r = 0; r < RB; r++) {
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) acc[m][r][j] = seed;
+            if (HT) hacc[m][r] = DW_LO(seed);
+        }
     }
     const FN(ivec) even = FN(dw_split_mask)(0), odd = FN(dw_split_mask)(1);
     const int NI = (RB - 1) * S + (KH - 1) * D + 1;
     const T *rp = src;
+    /* weights re-read per strip: hoisted out of the column loop, the broadcasts of a
+     * 5x5 or 7x7 kernel would not fit in registers and go through the stack */
+    const T *wp = wt;
+    DW_OPAQUE(wp);
 #pragma GCC unroll 32
     for (int i = 0; i < NI; i++, rp += pitch) {
         DW_OPAQUE(rp);
@@ -225,8 +251,14 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
 #pragma GCC unroll 16
         for (int kw = 0; kw < KW; kw++) {
             DW_VEC xv[4];
+            DW_HVEC hx;
+            if (HT) {
+                hx = DW_HLOADU(rl + kw * D);
+                DW_IN_REG(hx);
+            }
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) {
+                if (!DW_FULL(j)) continue;
                 const T *xp = (j == NV - 1 ? rl : rp + S * j * VLEN) + kw * D;
                 if (S == 1) {
                     xv[j] = DW_LOADU(xp);
@@ -258,9 +290,11 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
                 const int kh = dh / D;
 #pragma GCC unroll 4
                 for (int m = 0; m < MM; m++) {
-                    DW_VEC wv = DW_BCAST(wt[m * KH * KW + kh * KW + kw]);
+                    DW_VEC wv = DW_BCAST(wp[m * KH * KW + kh * KW + kw]);
 #pragma GCC unroll 4
-                    for (int j = 0; j < NV; j++) acc[m][r][j] += wv * xv[j];
+                    for (int j = 0; j < NV; j++)
+                        if (DW_FULL(j)) acc[m][r][j] += wv * xv[j];
+                    if (HT) hacc[m][r] += ((T)wp[m * KH * KW + kh * KW + kw] - (DW_HVEC){0}) * hx;
                 }
             }
         }
@@ -272,10 +306,15 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
         for (int r = 0; r < RB; r++)
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) {
+                if (!DW_FULL(j)) {
+                    DW_HSTOREU(dst + m * plane + r * ld + last, hacc[m][r]);
+                    continue;
+                }
                 DW_VEC v = acc[m][r][j];
                 if (S == 2) v = __builtin_shuffle(v, unsplit);
                 DW_STOREU(dst + m * plane + r * ld + DW_OFF(j), v);
             }
+#undef DW_FULL
 }
 
 /* The generic strip: one output row, NV vectors, MM channels, runtime taps; src is a
@@ -332,16 +371,20 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
 {
     const long OW = a->OW, pitch = a->pitch, wq = a->wq, plane = a->plane;
     const int SI = GEN ? 1 : S;          /* input columns per output column in scratch */
-#define DW_STRIP(nv_, masked_, c_, d_, ld_, pl_, last_, col0_)                              \
+    /* (for the 3x3 kernels: at 5x5 and 7x7 the half vector costs more than it saves) */
+    const int HTOK = !GEN && !DIRECT && S == 1 && MM == 1 && VLEN >= 8 && KH < 5;
+#define DW_STRIP_HT(nv_, masked_, ht_, c_, d_, ld_, pl_, last_, col0_)                     \
     do {                                                                                    \
         if (GEN)                                                                            \
             FN(dw_strip_generic)(MM, nv_, a->p, src + (c_), pitch, wq, wt, bias, d_, pl_,   \
                                  last_);                                                    \
         else                                                                                \
-            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, src + SI * (c_) + (col0_),     \
-                         pitch, wt, bias, d_, ld_, pl_, last_, (col0_) + SI * (c_),         \
-                         a->p->W);                                                          \
+            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, ht_,                           \
+                         src + SI * (c_) + (col0_), pitch, wt, bias, d_, ld_, pl_, last_,   \
+                         (col0_) + SI * (c_), a->p->W);                                     \
     } while (0)
+#define DW_STRIP(nv_, masked_, c_, d_, ld_, pl_, last_, col0_)                              \
+    DW_STRIP_HT(nv_, masked_, 0, c_, d_, ld_, pl_, last_, col0_)
     if (OW >= VLEN) {
         /* Groups of 3 and 2 vectors (NV at most), so no vector runs on its own unless the
          * row has one; in direct mode a group is masked where it crosses a row end.
@@ -363,12 +406,25 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
         /* single rows (a sub-block's last few) go one vector at a time: rare, and it
          * keeps the number of compiled variants down */
         const int nv = RB > 1 ? NV : 1;
-        for (long j = 0; j < nvec;) {
-            const long r = nvec - j;
-            if (nv >= 3 && r >= 3 && r != 4) { DW_GROUP(nv >= 3 ? 3 : 1); j += 3; }
-            else if (nv >= 2 && r >= 2) { DW_GROUP(nv >= 2 ? 2 : 1); j += 2; }
-            else { DW_GROUP(1); j += 1; }
+        /* A ragged end of at most half a vector gets a half-width vector (AVX-512 and
+         * AVX2; stride 1, read from scratch, one channel): fewer lanes computed in vain */
+        const int half = HTOK && OW % VLEN != 0 && OW % VLEN <= VLEN / 2;
+        const long ntot = half ? OW / VLEN + 1 : nvec;
+#define DW_HGROUP(g_)                                                                       \
+        do {                                                                                \
+            const long c = j * VLEN;                                                        \
+            if (half && j + (g_) == ntot)                                                   \
+                DW_STRIP_HT(g_, 0, HTOK, c, dst + c, OW, plane, OW - VLEN / 2 - c, -PL);    \
+            else                                                                            \
+                DW_GROUP(g_);                                                               \
+        } while (0)
+        for (long j = 0; j < ntot;) {
+            const long r = ntot - j;
+            if (nv >= 3 && r >= 3 && r != 4) { DW_HGROUP(nv >= 3 ? 3 : 1); j += 3; }
+            else if (nv >= 2 && r >= 2) { DW_HGROUP(nv >= 2 ? 2 : 1); j += 2; }
+            else { DW_HGROUP(1); j += 1; }
         }
+#undef DW_HGROUP
 #undef DW_GROUP
 #undef DW_C
 #undef DW_INSIDE
@@ -381,6 +437,7 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
                     dst[m * plane + r * OW + q] = tmp[(m * RB + r) * VLEN + q];
     }
 #undef DW_STRIP
+#undef DW_STRIP_HT
 }
 
 /* `rows` output rows of MM channels: strips of RB rows, then single rows; each strip's
@@ -879,6 +936,10 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 }
 
 #undef DW_VEC
+#undef DW_HVEC
+#undef DW_HLOADU
+#undef DW_HSTOREU
+#undef DW_LO
 #undef DW_LOADU
 #undef DW_STOREU
 #undef DW_BCAST
