@@ -3,31 +3,36 @@
  * conv_gemm_body.h, with the same T / VLEN / VREGS / FN macros; conv_gemm_body.h comes
  * first, so FN(vec), FN(uvec) and FN(epilogue_block) exist here.
  *
- * Two modes, both vectorised along the output width:
+ * Everything is vectorised along the output width. Two modes:
  *
  * Row mode (the general one)
  *   task      = (image n, block of MB groups, block of NC output rows). A task writes only
  *               its own rows of the M output channels of its groups.
- *   sub-block = SB output rows of one group. Their input rows are copied into per-thread
- *               scratch with the zero padding around them (rows above/below the input are
- *               zero rows); the input is never copied whole. The padding is zeroed once
- *               per task, later copies write only the input's values.
  *   strip     = RB output rows x NV vectors along the width x MM output channels of the
- *               group, accumulated in registers. Each input vector loaded is used for every
- *               (row, tap, channel) it feeds: the RB rows share their KH-1 common input
- *               rows, the MM channels of a depth multiplier share everything. A row's last
- *               vector is pulled back to end at OW (its overlap is recomputed identically).
+ *               group (MM = 2: a depth multiplier's channels in pairs), accumulated in
+ *               registers. Each input vector loaded is used for every (row, tap, channel)
+ *               it feeds: the RB rows share their common input rows, the MM channels share
+ *               everything. A row's vectors go in groups of 3 and 2; its last vector is
+ *               pulled back to end at OW (the overlap is recomputed identically), or is a
+ *               half-width vector when the ragged end is at most half a vector (3x3).
  *   kernels   = 3x3, 5x5, 7x7 at stride 1 and 2, and 3x3 stride 1 dilation 2, with KH, KW,
- *               S, D, RB, NV, MM all compile-time (fully unrolled taps). The scratch rows
- *               are the plain padded rows; at stride 2 a strip loads two vectors of input
- *               per tap pair and splits them into even and odd columns with in-lane
- *               shuffles (shufps), which leaves the outputs in a fixed lane permutation
- *               undone by one permute per stored vector.
+ *               S, D, RB, NV, MM all compile-time (fully unrolled taps); at stride 2 a
+ *               strip loads two vectors of input per tap pair and splits them into even
+ *               and odd columns with in-lane shuffles (shufps), which leaves the outputs in
+ *               a fixed lane permutation, undone by one permute per stored vector.
  *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops,
- *               still NV vectors along the width; at a stride S > 1 its scratch rows are
- *               deinterleaved into S phases (phase ph holds padded columns ph, ph+S, ...),
- *               so every tap is one contiguous load:
+ *               still several vectors along the width.
+ *   input     = padded copy: a sub-block of SB output rows of one group has its input rows
+ *               copied into per-thread scratch with the zero padding around them (zero
+ *               rows above/below the input); the padding is zeroed once per task, later
+ *               copies write only the input's values. For the generic kernel at a stride
+ *               S > 1 the rows are deinterleaved into S phases (phase ph holds padded
+ *               columns ph, ph+S, ...) so that every tap is one contiguous load:
  *                   padded column c*S + kw*D  ->  phase (kw*D) % S, offset c + (kw*D) / S.
+ *               Direct (3x3, float32): the rows whose input rows all exist read the input
+ *               in place, no copy; the vectors at a row's two ends load across the row
+ *               boundary and zero the lanes that fall in the padding (see dw_strip). Used
+ *               at stride 2, and at stride 1 when at most half a row's vectors need masks.
  *
  * Plane mode (stride 1, OW == W < VLEN: narrow planes with "same" padding)
  *   The channel's plane is copied whole between zero rows and the kernel runs along the
@@ -39,9 +44,12 @@
  * Epilogue: bias seeds the accumulators; the residual and the activation run over each
  * strip's rows right after they are stored (still in L1).
  *
- * Determinism: which mode, kernel and accumulation order an output element gets depends
- * only on the problem, never on the task split, so results are bitwise identical for any
- * thread count.
+ * Determinism: which mode, kernel, vector layout and accumulation order an output element
+ * gets depends only on the problem, never on the task split, so results are bitwise
+ * identical for any thread count.
+ *
+ * Which variants are compiled (see DW_SPEC): the unrolled kernels exist for AVX2 and
+ * AVX-512; in float64 only the 3x3 ones; the SSE2 baseline runs the generic kernel.
  *
  * Blocking fields of gconv_params reused by the depthwise kind:
  *   NC   output rows per task              n_ptiles    row blocks per (image, group block)
@@ -713,8 +721,10 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
 {
     p->vlen = VLEN;
     p->MR = FN(dw_kernel_id)(p);
-    p->NV = p->M >= 2 ? 2 : 1;
     p->direct_b = FN(dw_use_plane)(p);
+    /* channels per strip: pairs when M >= 2 and the kernel has a pair variant */
+    p->NV = p->M >= 2 && (p->direct_b ? FN(dw_plane_kernels)[p->MR][1] != NULL
+                                      : FN(dw_kernels)[p->MR][1] != NULL) ? 2 : 1;
     const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1
                    : p->MR == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
     if (p->direct_b) {
