@@ -4,15 +4,19 @@ Dev tool (the real bench lives in bench/ under pytest-benchmark). Interleaves gc
 torch calls in rounds and reports per-layer medians, the ratio torch/gconv and GFLOP/s.
 
     python bench/dw_timing.py [--threads 1 2] [--rounds 15] [--reps 20] [--only name ...]
+                              [--out]   (run from the repo root, after an in-place build)
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
 import torch
 
-import gconv
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+import gconv  # noqa: E402
 
 # name: (N, C_in, H, W, C_out, k, stride, pad, dilation, groups)
 LAYERS = {
