@@ -4,15 +4,19 @@ Dev tool (the real bench lives in bench/ under pytest-benchmark). Interleaves gc
 torch calls in rounds and reports per-layer medians, the ratio torch/gconv and GFLOP/s.
 
     python bench/dw_timing.py [--threads 1 2] [--rounds 15] [--reps 20] [--only name ...]
+                              [--out]   (run from the repo root, after an in-place build)
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
 import torch
 
-import gconv
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
+import gconv  # noqa: E402
 
 # name: (N, C_in, H, W, C_out, k, stride, pad, dilation, groups)
 LAYERS = {
@@ -35,7 +39,7 @@ def time_call(fn, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def run(threads, rounds, reps, only, algorithm):
+def run(threads, rounds, reps, only, algorithm, use_out):
     torch.set_num_threads(threads)
     gconv.set_num_threads(threads)
     rows = []
@@ -53,9 +57,11 @@ def run(threads, rounds, reps, only, algorithm):
             yt = torch.nn.functional.conv2d(xt, wt, bt, s, p, d, g).numpy()
         err = float(np.max(np.abs(y - yt)))
 
+        out = np.empty_like(y) if use_out else None
+
         def g_call():
             gconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g,
-                         algorithm=algorithm)
+                         algorithm=algorithm, out=out)
 
         def t_call():
             with torch.no_grad():
@@ -71,7 +77,8 @@ def run(threads, rounds, reps, only, algorithm):
         OH, OW = y.shape[2], y.shape[3]
         flops = 2 * N * CO * OH * OW * k * k
         rows.append((name, gm * 1e6, tm * 1e6, tm / gm, flops / gm / 1e9, err))
-    print(f"\n{threads} thread(s), medians of {rounds} rounds")
+    print(f"\n{threads} thread(s), medians of {rounds} rounds"
+          f"{', gconv writes into a preallocated out=' if use_out else ''}")
     print("| layer | gconv us | torch us | ratio | GFLOP/s | max err |")
     print("|---|---|---|---|---|---|")
     for name, gus, tus, ratio, gf, err in rows:
@@ -88,10 +95,13 @@ def main():
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--algorithm", default="depthwise")
+    ap.add_argument("--out", action="store_true",
+                    help="gconv writes into a preallocated output (no page faults of a fresh "
+                         "array; torch still allocates its own)")
     a = ap.parse_args()
     print("gconv isa:", gconv.get_isa())
     for t in a.threads:
-        run(t, a.rounds, a.reps, a.only, a.algorithm)
+        run(t, a.rounds, a.reps, a.only, a.algorithm, a.out)
 
 
 if __name__ == "__main__":

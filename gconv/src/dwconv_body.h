@@ -3,31 +3,36 @@
  * conv_gemm_body.h, with the same T / VLEN / VREGS / FN macros; conv_gemm_body.h comes
  * first, so FN(vec), FN(uvec) and FN(epilogue_block) exist here.
  *
- * Two modes, both vectorised along the output width:
+ * Everything is vectorised along the output width. Two modes:
  *
  * Row mode (the general one)
  *   task      = (image n, block of MB groups, block of NC output rows). A task writes only
  *               its own rows of the M output channels of its groups.
- *   sub-block = SB output rows of one group. Their input rows are copied into per-thread
- *               scratch with the zero padding around them (rows above/below the input are
- *               zero rows); the input is never copied whole. The padding is zeroed once
- *               per task, later copies write only the input's values.
  *   strip     = RB output rows x NV vectors along the width x MM output channels of the
- *               group, accumulated in registers. Each input vector loaded is used for every
- *               (row, tap, channel) it feeds: the RB rows share their KH-1 common input
- *               rows, the MM channels of a depth multiplier share everything. A row's last
- *               vector is pulled back to end at OW (its overlap is recomputed identically).
+ *               group (MM = 2: a depth multiplier's channels in pairs), accumulated in
+ *               registers. Each input vector loaded is used for every (row, tap, channel)
+ *               it feeds: the RB rows share their common input rows, the MM channels share
+ *               everything. A row's vectors go in groups of 3 and 2; its last vector is
+ *               pulled back to end at OW (the overlap is recomputed identically), or is a
+ *               half-width vector when the ragged end is at most half a vector (3x3).
  *   kernels   = 3x3, 5x5, 7x7 at stride 1 and 2, and 3x3 stride 1 dilation 2, with KH, KW,
- *               S, D, RB, NV, MM all compile-time (fully unrolled taps). The scratch rows
- *               are the plain padded rows; at stride 2 a strip loads two vectors of input
- *               per tap pair and splits them into even and odd columns with in-lane
- *               shuffles (shufps), which leaves the outputs in a fixed lane permutation
- *               undone by one permute per stored vector.
+ *               S, D, RB, NV, MM all compile-time (fully unrolled taps); at stride 2 a
+ *               strip loads two vectors of input per tap pair and splits them into even
+ *               and odd columns with in-lane shuffles (shufps), which leaves the outputs in
+ *               a fixed lane permutation, undone by one permute per stored vector.
  *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops,
- *               still NV vectors along the width; at a stride S > 1 its scratch rows are
- *               deinterleaved into S phases (phase ph holds padded columns ph, ph+S, ...),
- *               so every tap is one contiguous load:
+ *               still several vectors along the width.
+ *   input     = padded copy: a sub-block of SB output rows of one group has its input rows
+ *               copied into per-thread scratch with the zero padding around them (zero
+ *               rows above/below the input); the padding is zeroed once per task, later
+ *               copies write only the input's values. For the generic kernel at a stride
+ *               S > 1 the rows are deinterleaved into S phases (phase ph holds padded
+ *               columns ph, ph+S, ...) so that every tap is one contiguous load:
  *                   padded column c*S + kw*D  ->  phase (kw*D) % S, offset c + (kw*D) / S.
+ *               Direct (3x3, float32): the rows whose input rows all exist read the input
+ *               in place, no copy; the vectors at a row's two ends load across the row
+ *               boundary and zero the lanes that fall in the padding (see dw_strip). Used
+ *               at stride 2, and at stride 1 when at most half a row's vectors need masks.
  *
  * Plane mode (stride 1, OW == W < VLEN: narrow planes with "same" padding)
  *   The channel's plane is copied whole between zero rows and the kernel runs along the
@@ -39,9 +44,12 @@
  * Epilogue: bias seeds the accumulators; the residual and the activation run over each
  * strip's rows right after they are stored (still in L1).
  *
- * Determinism: which mode, kernel and accumulation order an output element gets depends
- * only on the problem, never on the task split, so results are bitwise identical for any
- * thread count.
+ * Determinism: which mode, kernel, vector layout and accumulation order an output element
+ * gets depends only on the problem, never on the task split, so results are bitwise
+ * identical for any thread count.
+ *
+ * Which variants are compiled (see DW_SPEC): the unrolled kernels exist for AVX2 and
+ * AVX-512; in float64 only the 3x3 ones; the SSE2 baseline runs the generic kernel.
  *
  * Blocking fields of gconv_params reused by the depthwise kind:
  *   NC   output rows per task              n_ptiles    row blocks per (image, group block)
@@ -92,6 +100,27 @@
 #define DW_RB 2
 #define DW_NV 2
 #define DW_NV2 1
+#endif
+/* dilation 2 shares fewer input rows between neighbouring output rows: taller strips */
+#define DW_RB_D2 (2 * DW_RB)
+#define DW_NV_D2 (VREGS >= 32 ? 2 : 1)
+#define DW_RB_MAX (2 * DW_RB)
+
+/* half-width vectors, for the ragged end of a row (see dw_row_strip) */
+typedef T FN(hvec) __attribute__((vector_size(VLEN / 2 * sizeof(T))));
+typedef T FN(uhvec) __attribute__((vector_size(VLEN / 2 * sizeof(T)), aligned(sizeof(T)),
+                                   may_alias));
+#define DW_HVEC FN(hvec)
+#define DW_HLOADU(p) ((DW_HVEC)(*(const FN(uhvec) *)(p)))
+#define DW_HSTOREU(p, v) (*(FN(uhvec) *)(p) = (v))
+#if VLEN >= 16
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#elif VLEN >= 8
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1, 2, 3)
+#elif VLEN >= 4
+#define DW_LO(v) __builtin_shufflevector(v, v, 0, 1)
+#else
+#define DW_LO(v) __builtin_shufflevector(v, v, 0)
 #endif
 
 typedef __typeof__(_Generic((T)0, float: (int)0, double: (long long)0)) FN(ielem);
@@ -189,11 +218,12 @@ DW_INLINE FN(ivec) FN(dw_unsplit_mask)(void)
  * Input row i (relative) feeds output row r through kh when i = r*S + kh*D; every output
  * is accumulated as bias, then kh ascending, kw ascending. */
 DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D, const int MM,
-                            const int RB, const int NV, const int MASKED,
+                            const int RB, const int NV, const int MASKED, const int HT,
                             const T *restrict src, long pitch, const T *restrict wt,
                             const T *restrict bias, T *restrict dst, long ld, long plane,
                             long last, long col0, long W)
 {
+    /* HT (S == 1, not MASKED): the last vector is a half-width one, at `last` */
     /* MASKED (direct mode): src is the input row itself at column col0 (which may be
      * < 0); lanes whose input column falls outside [0, W) read a neighbouring row's
      * values (before the row start, or past its end the next row's) and are zeroed,
@@ -201,18 +231,26 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
      * variants to compile, and only the groups at a row's ends are masked.) */
 #define DW_MASKED_J(j) (MASKED)
 #define DW_OFF(j) ((j) == NV - 1 ? last : (long)(j) * VLEN)
-    DW_VEC acc[2][DW_RB][4];
+#define DW_FULL(j) (!HT || (j) < NV - 1)
+    DW_VEC acc[2][DW_RB_MAX][4];
+    DW_HVEC hacc[2][DW_RB_MAX];
 #pragma GCC unroll 4
     for (int m = 0; m < MM; m++) {
         DW_VEC seed = DW_BCAST(bias ? bias[m] : (T)0);
 #pragma GCC unroll 8
-        for (int r = 0; r < RB; r++)
+        for (int r = 0; r < RB; r++) {
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) acc[m][r][j] = seed;
+            if (HT) hacc[m][r] = DW_LO(seed);
+        }
     }
     const FN(ivec) even = FN(dw_split_mask)(0), odd = FN(dw_split_mask)(1);
     const int NI = (RB - 1) * S + (KH - 1) * D + 1;
     const T *rp = src;
+    /* weights re-read per strip: hoisted out of the column loop, the broadcasts of a
+     * 5x5 or 7x7 kernel would not fit in registers and go through the stack */
+    const T *wp = wt;
+    DW_OPAQUE(wp);
 #pragma GCC unroll 32
     for (int i = 0; i < NI; i++, rp += pitch) {
         DW_OPAQUE(rp);
@@ -221,8 +259,14 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
 #pragma GCC unroll 16
         for (int kw = 0; kw < KW; kw++) {
             DW_VEC xv[4];
+            DW_HVEC hx;
+            if (HT) {
+                hx = DW_HLOADU(rl + kw * D);
+                DW_IN_REG(hx);
+            }
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) {
+                if (!DW_FULL(j)) continue;
                 const T *xp = (j == NV - 1 ? rl : rp + S * j * VLEN) + kw * D;
                 if (S == 1) {
                     xv[j] = DW_LOADU(xp);
@@ -254,9 +298,11 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
                 const int kh = dh / D;
 #pragma GCC unroll 4
                 for (int m = 0; m < MM; m++) {
-                    DW_VEC wv = DW_BCAST(wt[m * KH * KW + kh * KW + kw]);
+                    DW_VEC wv = DW_BCAST(wp[m * KH * KW + kh * KW + kw]);
 #pragma GCC unroll 4
-                    for (int j = 0; j < NV; j++) acc[m][r][j] += wv * xv[j];
+                    for (int j = 0; j < NV; j++)
+                        if (DW_FULL(j)) acc[m][r][j] += wv * xv[j];
+                    if (HT) hacc[m][r] += ((T)wp[m * KH * KW + kh * KW + kw] - (DW_HVEC){0}) * hx;
                 }
             }
         }
@@ -268,10 +314,15 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
         for (int r = 0; r < RB; r++)
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) {
+                if (!DW_FULL(j)) {
+                    DW_HSTOREU(dst + m * plane + r * ld + last, hacc[m][r]);
+                    continue;
+                }
                 DW_VEC v = acc[m][r][j];
                 if (S == 2) v = __builtin_shuffle(v, unsplit);
                 DW_STOREU(dst + m * plane + r * ld + DW_OFF(j), v);
             }
+#undef DW_FULL
 }
 
 /* The generic strip: one output row, NV vectors, MM channels, runtime taps; src is a
@@ -328,16 +379,20 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
 {
     const long OW = a->OW, pitch = a->pitch, wq = a->wq, plane = a->plane;
     const int SI = GEN ? 1 : S;          /* input columns per output column in scratch */
-#define DW_STRIP(nv_, masked_, c_, d_, ld_, pl_, last_, col0_)                              \
+    /* (for the 3x3 kernels: at 5x5 and 7x7 the half vector costs more than it saves) */
+    const int HTOK = !GEN && !DIRECT && S == 1 && MM == 1 && VLEN >= 8 && KH < 5;
+#define DW_STRIP_HT(nv_, masked_, ht_, c_, d_, ld_, pl_, last_, col0_)                     \
     do {                                                                                    \
         if (GEN)                                                                            \
             FN(dw_strip_generic)(MM, nv_, a->p, src + (c_), pitch, wq, wt, bias, d_, pl_,   \
                                  last_);                                                    \
         else                                                                                \
-            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, src + SI * (c_) + (col0_),     \
-                         pitch, wt, bias, d_, ld_, pl_, last_, (col0_) + SI * (c_),         \
-                         a->p->W);                                                          \
+            FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, ht_,                           \
+                         src + SI * (c_) + (col0_), pitch, wt, bias, d_, ld_, pl_, last_,   \
+                         (col0_) + SI * (c_), a->p->W);                                     \
     } while (0)
+#define DW_STRIP(nv_, masked_, c_, d_, ld_, pl_, last_, col0_)                              \
+    DW_STRIP_HT(nv_, masked_, 0, c_, d_, ld_, pl_, last_, col0_)
     if (OW >= VLEN) {
         /* Groups of 3 and 2 vectors (NV at most), so no vector runs on its own unless the
          * row has one; in direct mode a group is masked where it crosses a row end.
@@ -359,17 +414,30 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
         /* single rows (a sub-block's last few) go one vector at a time: rare, and it
          * keeps the number of compiled variants down */
         const int nv = RB > 1 ? NV : 1;
-        for (long j = 0; j < nvec;) {
-            const long r = nvec - j;
-            if (nv >= 3 && r >= 3 && r != 4) { DW_GROUP(nv >= 3 ? 3 : 1); j += 3; }
-            else if (nv >= 2 && r >= 2) { DW_GROUP(nv >= 2 ? 2 : 1); j += 2; }
-            else { DW_GROUP(1); j += 1; }
+        /* A ragged end of at most half a vector gets a half-width vector (AVX-512 and
+         * AVX2; stride 1, read from scratch, one channel): fewer lanes computed in vain */
+        const int half = HTOK && OW % VLEN != 0 && OW % VLEN <= VLEN / 2;
+        const long ntot = half ? OW / VLEN + 1 : nvec;
+#define DW_HGROUP(g_)                                                                       \
+        do {                                                                                \
+            const long c = j * VLEN;                                                        \
+            if (half && j + (g_) == ntot)                                                   \
+                DW_STRIP_HT(g_, 0, HTOK, c, dst + c, OW, plane, OW - VLEN / 2 - c, -PL);    \
+            else                                                                            \
+                DW_GROUP(g_);                                                               \
+        } while (0)
+        for (long j = 0; j < ntot;) {
+            const long r = ntot - j;
+            if (nv >= 3 && r >= 3 && r != 4) { DW_HGROUP(nv >= 3 ? 3 : 1); j += 3; }
+            else if (nv >= 2 && r >= 2) { DW_HGROUP(nv >= 2 ? 2 : 1); j += 2; }
+            else { DW_HGROUP(1); j += 1; }
         }
+#undef DW_HGROUP
 #undef DW_GROUP
 #undef DW_C
 #undef DW_INSIDE
     } else {
-        T tmp[2 * DW_RB * VLEN];
+        T tmp[2 * DW_RB_MAX * VLEN];
         DW_STRIP(1, 0, 0, tmp, VLEN, RB * VLEN, 0, 0);
         for (int m = 0; m < MM; m++)
             for (int r = 0; r < RB; r++)
@@ -377,6 +445,7 @@ DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, c
                     dst[m * plane + r * OW + q] = tmp[(m * RB + r) * VLEN + q];
     }
 #undef DW_STRIP
+#undef DW_STRIP_HT
 }
 
 /* `rows` output rows of MM channels: strips of RB rows, then single rows; each strip's
@@ -416,8 +485,9 @@ typedef void (*FN(dw_rows_fn))(const FN(dw_args) *, const T *, const T *, const 
     static void FN(name)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,    \
                          const T *res, T *dst, long rows)                                   \
     {                                                                                       \
-        FN(dw_rows)(0, DIRECT_, K_, K_, S_, D_, MM_, DW_RB, NV_, a, src, wt, bias, res,     \
-                    dst, rows);                                                             \
+        FN(dw_rows)(0, DIRECT_, K_, K_, S_, D_, MM_, (D_) == 2 && (MM_) == 1 ? DW_RB_D2     \
+                    : DW_RB, (D_) == 2 && (MM_) == 1 ? DW_NV_D2 : (NV_), a, src, wt, bias,  \
+                    res, dst, rows);                                                        \
     }
 
 DW_KERNEL(dw_k3s1d1m1, 0, 3, 1, 1, 1, DW_NV)
@@ -651,9 +721,12 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
 {
     p->vlen = VLEN;
     p->MR = FN(dw_kernel_id)(p);
-    p->NV = p->M >= 2 ? 2 : 1;
     p->direct_b = FN(dw_use_plane)(p);
-    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1 : DW_RB;
+    /* channels per strip: pairs when M >= 2 and the kernel has a pair variant */
+    p->NV = p->M >= 2 && (p->direct_b ? FN(dw_plane_kernels)[p->MR][1] != NULL
+                                      : FN(dw_kernels)[p->MR][1] != NULL) ? 2 : 1;
+    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1
+                   : p->MR == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
     if (p->direct_b) {
         p->KC = p->OH;
         p->scratch_elems = 2 * FN(dw_plane_elems)(p);
@@ -873,6 +946,10 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 }
 
 #undef DW_VEC
+#undef DW_HVEC
+#undef DW_HLOADU
+#undef DW_HSTOREU
+#undef DW_LO
 #undef DW_LOADU
 #undef DW_STOREU
 #undef DW_BCAST
@@ -880,6 +957,9 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 #undef DW_IN_REG
 #undef DW_OPAQUE
 #undef DW_RB
+#undef DW_RB_D2
+#undef DW_NV_D2
+#undef DW_RB_MAX
 #undef DW_NV
 #undef DW_NV2
 #undef DW_E
