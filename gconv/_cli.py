@@ -392,6 +392,11 @@ def format_table(report):
     if noisy:
         lines.append(f"spread N%: the rounds' interquartile range was N% of the median for "
                      f"a library ({noisy} row(s)): the machine was not steady; rerun")
+    if "onnxruntime" in peers and any(int(t) > 1 for t in report["geomean_ratio"]):
+        lines.append("note: at more than one thread, onnxruntime's pool spin-waits between runs "
+                     "and slows the OpenMP threads of torch and gconv in the same process (and "
+                     "they slow it); for clean multi-thread ratios use --peers torch, and time "
+                     "onnxruntime with --threads 1 or on its own")
     for r in bad:
         lines.append(f"MISMATCH: {r['layer']} at {r['threads']} thread(s): gconv's output "
                      f"differs from the peers' by up to {r['max_abs_diff']}")
