@@ -12,18 +12,12 @@ import numpy as np
 
 from ._conv import Conv2d, conv2d
 from ._validation import (PADDING_STRINGS, as_float_array, as_int, check_groups,
-                          check_same_dtype)
+                          check_same_dtype, ntuple)
 
 
 def _single(value, name):
     """An int or a 1-element sequence -> int, with torch's message for a wrong length."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 1:
-            raise ValueError(f"expected {name} to be a single integer value or a list of 1 "
-                             f"values to match the convolution dimensions, but got "
-                             f"{name}={list(value)}")
-        value = value[0]
-    return as_int(value, name)
+    return ntuple(value, name, 1)[0]
 
 
 def _padding_1d(padding):

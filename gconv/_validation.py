@@ -55,16 +55,20 @@ def as_int(value, name):
     return operator.index(value)
 
 
-def pair(value, name):
-    """An int or a sequence of 2 ints -> (a, b), with torch's message for a wrong length."""
+def ntuple(value, name, n):
+    """An int or a sequence of n ints -> an n-tuple, with torch's message for a wrong length."""
     if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"expected {name} to be a single integer value or a list of 2 "
+        if len(value) != n:
+            raise ValueError(f"expected {name} to be a single integer value or a list of {n} "
                              f"values to match the convolution dimensions, but got "
                              f"{name}={list(value)}")
-        return (as_int(value[0], name), as_int(value[1], name))
-    v = as_int(value, name)
-    return (v, v)
+        return tuple(as_int(v, name) for v in value)
+    return (as_int(value, name),) * n
+
+
+def pair(value, name):
+    """An int or a sequence of 2 ints -> (a, b)."""
+    return ntuple(value, name, 2)
 
 
 def check_stride_dilation(stride, dilation):
