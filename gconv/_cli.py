@@ -519,18 +519,8 @@ def _padding(values, parser):
     return _int_or_pair(ints, "--padding", parser)
 
 
-def _missing_module(e, module):
-    return isinstance(e, ModuleNotFoundError) and e.name == module
-
-
 def cmd_explain(args, parser):
-    try:
-        from ._explain import explain
-    except ModuleNotFoundError as e:
-        if not _missing_module(e, "gconv._explain"):
-            raise
-        print("gconv explain is not available in this version of gconv", file=sys.stderr)
-        return 2
+    from ._explain import explain
     kwargs = dict(kernel_size=_int_or_pair(args.kernel_size, "--kernel-size", parser) or 1,
                   groups=args.groups,
                   stride=_int_or_pair(args.stride, "--stride", parser) or 1,
@@ -554,13 +544,7 @@ def cmd_explain(args, parser):
 
 
 def cmd_check(args, parser):
-    try:
-        from ._check import run_check
-    except ModuleNotFoundError as e:
-        if not _missing_module(e, "gconv._check"):
-            raise
-        print("gconv check is not available in this version of gconv", file=sys.stderr)
-        return 2
+    from ._check import run_check
     bar = ProgressBar(args.cases, "check")
     try:
         summary = run_check(cases=args.cases, seed=args.seed,
