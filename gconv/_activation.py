@@ -27,7 +27,7 @@ class Activation(tuple):
     def spec(self):
         """The argument that makes this activation, e.g. 'relu' or ('clamp', -1.0, 1.0)."""
         if self.name == "leaky_relu":
-            return ("leaky_relu", self.alpha)
+            return "leaky_relu" if self.alpha == 0.01 else ("leaky_relu", self.alpha)
         if self.name == "clamp":
             return ("clamp", self.lo, self.hi)
         return self.name

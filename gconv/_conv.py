@@ -269,6 +269,28 @@ def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation
     return p.output_shape if batched else p.output_shape[1:]
 
 
+def conv_layer_args(layer):
+    """A conv layer's arguments as torch prints them: channels, kernel, stride, then only
+    what differs from the defaults (Conv1d, Conv2d and gconv.torch's modules share it)."""
+    s = (f"{layer.in_channels}, {layer.out_channels}, kernel_size={layer.kernel_size}, "
+         f"stride={layer.stride}")
+    pad = layer.padding
+    if pad != "valid" and (isinstance(pad, str) or any(pad)):
+        s += f", padding={pad!r}"
+    if any(d != 1 for d in layer.dilation):
+        s += f", dilation={layer.dilation}"
+    if layer.groups != 1:
+        s += f", groups={layer.groups}"
+    if layer.bias is None:
+        s += ", bias=False"
+    if layer.padding_mode != "zeros":
+        s += f", padding_mode={layer.padding_mode!r}"
+    activation = getattr(layer, "activation", None)
+    if activation is not None and activation.name is not None:
+        s += f", activation={activation.spec!r}"
+    return s
+
+
 # ---------------------------------------------------------------------------------------
 class Conv2d:
     """A 2-D convolution layer, as ``torch.nn.Conv2d``, holding NumPy weights.
@@ -386,17 +408,4 @@ class Conv2d:
     __call__ = forward
 
     def __repr__(self):
-        s = f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding not in ((0, 0), "valid"):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self._bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
-        if self.activation.name is not None:
-            s += f", activation={self.activation.spec!r}"
-        return s + ")"
+        return f"Conv2d({conv_layer_args(self)})"

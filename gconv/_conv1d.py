@@ -10,9 +10,9 @@ only when conv2d refuses a call are the arguments re-examined to word the error 
 """
 import numpy as np
 
-from ._conv import Conv2d, conv2d
+from ._conv import Conv2d, conv2d, conv_layer_args
 from ._validation import (PADDING_STRINGS, as_float_array, as_int, check_groups,
-                          check_same_dtype, ntuple)
+                          check_group_channels, check_same_dtype, ntuple)
 
 
 def _single(value, name):
@@ -108,16 +108,7 @@ def _diagnose(x, w, b, stride, padding, dilation, groups, padding_mode, residual
     C_out, CG, k = w.shape
     xs = list(x.shape) if x.ndim == 3 else [1, *x.shape]
     N, C, L = xs
-    if C_out < groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
-                         f"dimension 0, but got weight of size {list(w.shape)} instead")
-    if C_out % groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
-                         f"at dimension 0, but got weight of size {list(w.shape)} instead")
-    if C != CG * groups:
-        raise ValueError(f"Given groups={groups}, weight of size {list(w.shape)}, expected "
-                         f"input{xs} to have {CG * groups} channels, but got {C} channels "
-                         f"instead")
+    check_group_channels(xs, list(w.shape), groups)
     if b is not None and (b.ndim != 1 or b.shape[0] != C_out):
         raise ValueError(f"Given weight of size {list(w.shape)}, expected bias to be "
                          f"1-dimensional with {C_out} elements, but got bias of size "
@@ -286,23 +277,4 @@ class Conv1d:
     __call__ = forward
 
     def __repr__(self):
-        s = (f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding not in ((0,), "valid"):
-            s += f", padding={self.padding!r}"
-        if self.dilation != (1,):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
-        a = self.activation
-        if a.name == "clamp":
-            s += f", activation=('clamp', {a.lo}, {a.hi})"
-        elif a.name == "leaky_relu" and a.alpha != 0.01:
-            s += f", activation=('leaky_relu', {a.alpha})"
-        elif a.name is not None:
-            s += f", activation={a.name!r}"
-        return s + ")"
+        return f"Conv1d({conv_layer_args(self)})"

@@ -134,6 +134,22 @@ def check_padding_mode(padding_mode):
     return padding_mode
 
 
+def check_group_channels(x_shape, w_shape, groups):
+    """torch's checks that weight (C_out, C_in / groups, ...) fits groups and the input
+    (N, C_in, ...); the shapes (lists) appear in the messages as given."""
+    C_out, CG = w_shape[0], w_shape[1]
+    if C_out < groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                         f"dimension 0, but got weight of size {w_shape} instead")
+    if C_out % groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                         f"at dimension 0, but got weight of size {w_shape} instead")
+    if x_shape[1] != CG * groups:
+        raise ValueError(f"Given groups={groups}, weight of size {w_shape}, expected "
+                         f"input{x_shape} to have {CG * groups} channels, but got "
+                         f"{x_shape[1]} channels instead")
+
+
 def build_problem(x, w, b, stride, padding, dilation, groups):
     """Check everything about one conv2d call and return its ConvProblem.
 
@@ -148,17 +164,8 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
     dilation = pair(dilation, "dilation")
     check_stride_dilation(stride, dilation)
     C_out, CG, KH, KW = w.shape
-    if C_out < groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
-                         f"dimension 0, but got weight of size {_shape(w)} instead")
-    if C_out % groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
-                         f"at dimension 0, but got weight of size {_shape(w)} instead")
+    check_group_channels(_shape(x), _shape(w), groups)
     N, C, H, W = x.shape
-    if C != CG * groups:
-        raise ValueError(f"Given groups={groups}, weight of size {_shape(w)}, expected "
-                         f"input{_shape(x)} to have {CG * groups} channels, but got {C} "
-                         f"channels instead")
     if KH == 0 or KW == 0:
         raise ValueError(f"kernel size should be greater than zero, but got kernel_height: "
                          f"{KH} kernel_width: {KW} (weight of size {_shape(w)})")

@@ -22,7 +22,7 @@ except ImportError as e:     # pragma: no cover - exercised in a subprocess by t
                       '(or pip install "gconv[torch]")') from e
 
 from . import _check
-from ._conv import Conv2d
+from ._conv import Conv2d, conv_layer_args
 from ._conv1d import Conv1d
 
 __all__ = ["from_torch", "convert", "cross_check", "CrossCheckReport", "GconvConv1d",
@@ -150,20 +150,7 @@ class _GconvConvNd(nn.Module):
         return torch.from_numpy(layer(x))
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
-        if self.padding not in ((0,), (0, 0), "valid"):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else \
-                f", padding={self.padding}"
-        if self.dilation not in ((1,), (1, 1)):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
-        return s
+        return conv_layer_args(self)
 
 
 class GconvConv2d(_GconvConvNd):
