@@ -282,6 +282,34 @@ def test_layer_same_as_functional(algorithm):
         np.testing.assert_array_equal(layer(x, algorithm=algorithm), expected)
 
 
+def test_layer_cache_follows_bias_isa_threads_and_input():
+    """The layer caches one plan (and packed weights) per call signature: every change that
+    alters the computation must reach the kernel, none may serve a stale plan."""
+    layer = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12)
+    layer.weight = np.random.default_rng(13).integers(-2, 3, layer.weight.shape)
+    layer.bias = np.arange(8) - 4
+    x = np.random.default_rng(14).integers(-3, 4, (2, 8, 7, 7)).astype(np.float32)
+
+    def expected(inp, bias):
+        return gconv.conv2d(inp, layer.weight, bias, padding=1, groups=2, algorithm="reference")
+
+    np.testing.assert_array_equal(layer(x), expected(x, layer.bias))
+    layer.bias = None                                    # planned with a bias
+    np.testing.assert_array_equal(layer(x), expected(x, None))
+    try:
+        gconv.set_isa("generic")
+        gconv.set_num_threads(1)
+        np.testing.assert_array_equal(layer(x), expected(x, None))
+    finally:
+        gconv.set_isa(None)
+        gconv.set_num_threads(None)
+    small = x[:1, :, :5, :6].copy()                      # another shape: another plan
+    np.testing.assert_array_equal(layer(small), expected(small, None))
+    strided = x[:, :, ::1, ::1][..., ::-1]               # not C-contiguous: copied first
+    np.testing.assert_array_equal(layer(strided), expected(strided.copy(), None))
+    np.testing.assert_array_equal(layer(x[0]), expected(x[:1], None)[0])   # unbatched
+
+
 # -- repr -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, kwargs", [
     ((16, 4, 1), dict(groups=4)),
