@@ -469,73 +469,122 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *t
     }
 }
 
-/* dst[0, n) = zeros, except dst[lo, hi) = src[0, hi - lo). Whole vectors are copied when
- * `overcopy` allows reading up to VLEN - 1 elements past src's run and writing up to VLEN - 1
- * past dst[n) (the caller fills rows in increasing address order and keeps slack after the
- * last one, so that spill is overwritten or harmless). */
-static inline void FN(padded_row)(T *dst, const T *src, long lo, long hi, long n, int overcopy)
+/* How vector v of every padded input row is made: it holds input columns [s, s + VLEN),
+ * s = v*VLEN - PL, zero outside [0, W). Inside the row it is a plain load; otherwise a load
+ * from `from`, a lane shift (pick: lane l = element pick[l] of (zeros, load)) and a mask
+ * (keep), which also covers all-padding vectors (keep = 0). */
+typedef struct {
+    long from;
+    int plain;
+    FN(ivec) pick, keep;
+} FN(col_vec);
+
+static FN(col_vec) FN(plan_col_vec)(long v, long PL, long W)
 {
-    for (long j = 0; j < lo; j++) dst[j] = 0;
-    if (overcopy)
-        for (long v = lo; v < hi; v += VLEN) STOREU(dst + v, LOADU(src + (v - lo)));
-    else
-        for (long j = lo; j < hi; j++) dst[j] = src[j - lo];
-    for (long j = hi; j < n; j++) dst[j] = 0;
+    FN(ivec) iota;
+    for (int l = 0; l < VLEN; l++) iota[l] = l;
+    const long s = v * VLEN - PL;
+    long from = s < 0 ? 0 : s;
+    if (from + VLEN > W) from = W > VLEN ? W - VLEN : 0;   /* read inside the row if it can */
+    FN(col_vec) cv;
+    cv.from = from;
+    cv.plain = (s >= 0 && s + VLEN <= W);
+    cv.pick = iota + (ITYPE)(VLEN + s - from);      /* out of [0, 2*VLEN): masked by keep */
+    cv.keep = (iota + (ITYPE)s >= 0) & (iota + (ITYPE)s < (ITYPE)W);
+    return cv;
 }
 
-/* even[j] = src[2j], odd[j] = src[2j + 1] for j < n, in whole vectors: may write up to
- * VLEN - 1 past n and read up to 2*VLEN - 1 past 2n. */
-static inline void FN(deinterleave2)(const T *src, T *even, T *odd, long n)
+static inline __attribute__((always_inline)) VEC FN(col_load)(const T *xrow, FN(col_vec) cv)
 {
-    FN(ivec) pick_even, pick_odd;
-    for (int i = 0; i < VLEN; i++) { pick_even[i] = 2 * i; pick_odd[i] = 2 * i + 1; }
-    for (long j = 0; j < n; j += VLEN) {
-        VEC lo = LOADU(src + 2 * j), hi = LOADU(src + 2 * j + VLEN);
-        STOREU(even + j, __builtin_shuffle(lo, hi, pick_even));
-        STOREU(odd + j, __builtin_shuffle(lo, hi, pick_odd));
+    if (cv.plain) return LOADU(xrow + cv.from);
+    VEC x = __builtin_shuffle((VEC){0}, LOADU(xrow + cv.from), cv.pick);
+    return (VEC)((FN(ivec))x & cv.keep);
+}
+
+/* The same vector for a row near the end of the input, read element by element. */
+static VEC FN(col_load_exact)(const T *xrow, long v, long PL, long W)
+{
+    T t[VLEN];
+    for (long l = 0; l < VLEN; l++) {
+        const long col = v * VLEN - PL + l;
+        t[l] = (col >= 0 && col < W) ? xrow[col] : (T)0;
     }
+    return LOADU(t);
 }
 
 /* Copy the input rows that output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into
  * the phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
- * (xpad = the input with PT rows / PL columns of zeros before it). For SW > 1 each padded
- * input row goes through `rowbuf` (SW*(PW + 2*VLEN) elements) and is de-interleaved there.
- * Everything but the row loop is worked out once per call: the loop is the hot part. */
+ * (xpad = the input with PT rows / PL columns of zeros before it). Plane rows are written
+ * in whole vectors built in registers (col_load), never reloading freshly stored data
+ * (partly overlapping reloads stall store forwarding). The work goes in column-vector
+ * passes, the last vector first, each a straight loop over the rows with one recipe
+ * (col_vec): only a row's last vector spills past it, into the next row's first vector,
+ * which the final pass writes, or into the plane's slack. SW == 2 de-interleaves in
+ * registers; larger strides go row by row through `rowbuf` (SW*PW + 2*VLEN elements). */
 static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
                                   T *rowbuf)
 {
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
-    const long PL = p->PL, plane = FN(plane_stride)(p);
-    /* padded columns t = SW*j + b in [0, n); input column t - PL for t in [lo, hi) */
-    const long n = SW * PW;
-    const long lo = PL < n ? PL : n;
-    const long hi = (PL + W < n) ? PL + W : n;
-    const long vec_run = FN(ceil_div)(hi - lo, VLEN) * VLEN;   /* elements a whole-vector copy reads */
-    T *dst_row = SW == 1 ? NULL : rowbuf;
+    const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
+    const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
+    const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
+    const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
+    FN(ivec) pick_even, pick_odd;
+    for (int l = 0; l < VLEN; l++) { pick_even[l] = 2 * l; pick_odd[l] = 2 * l + 1; }
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
             T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
-            for (long i = 0; i < PR; i++) {
-                const long ih = SH * (oh0 + i) + a - p->PT;
-                if (ih < 0 || ih >= H) {
-                    memset(pa + i * PW, 0, (size_t)PW * sizeof(T));
-                    for (long b = 1; b < SW; b++) memset(pa + b * plane + i * PW, 0, (size_t)PW * sizeof(T));
-                    continue;
+            /* rows [i0, i1) hold input rows ih = ih0 + SH*i in [0, H); the rest are zero */
+            const long ih0 = SH * oh0 + a - p->PT;
+            long i0 = ih0 >= 0 ? 0 : FN(ceil_div)(-ih0, SH);
+            long i1 = ih0 < H ? FN(ceil_div)(H - ih0, SH) : 0;
+            if (i1 > PR) i1 = PR;
+            if (i0 > i1) i0 = i1;
+            /* rows from i_exact on may not read past W (the group's last input rows) */
+            long i_exact = i1;
+            while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW) i_exact--;
+            if (SW > 2) {
+                for (long i = 0; i < PR; i++) {
+                    const T *xrow = xc + (ih0 + SH * i) * W;
+                    for (long u = 0; u < in_vecs; u++)
+                        STOREU(rowbuf + u * VLEN, i < i0 || i >= i1 ? (VEC){0}
+                               : i >= i_exact ? FN(col_load_exact)(xrow, u, PL, W)
+                               : FN(col_load)(xrow, FN(plan_col_vec)(u, PL, W)));
+                    for (long b = 0; b < SW; b++)
+                        for (long j = 0; j < PW; j++) pa[b * plane + i * PW + j] = rowbuf[SW * j + b];
                 }
-                const T *run = xc + ih * W + (lo - PL);
-                /* whole-vector reads must stay inside this channel's H x W block */
-                const int overcopy = (ih * W + (lo - PL) + vec_run <= H * W);
-                T *d = SW == 1 ? pa + i * PW : dst_row;
-                FN(padded_row)(d, run, lo, hi, SW == 1 ? PW : n, overcopy);
-                if (SW == 2) {
-                    FN(deinterleave2)(rowbuf, pa + i * PW, pa + plane + i * PW, PW);
-                } else if (SW > 2) {
-                    for (long b = 0; b < SW; b++) {
-                        T *db = pa + b * plane + i * PW;
-                        for (long j = 0; j < PW; j++) db[j] = rowbuf[SW * j + b];
+                continue;
+            }
+            for (long v = row_vecs - 1; v >= 0; v--) {
+                T *d = pa + v * VLEN;
+                for (long i = 0; i < i0; i++)
+                    for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
+                if (SW == 1) {
+                    const FN(col_vec) cv = FN(plan_col_vec)(v, PL, W);
+                    for (long i = i0; i < i_exact; i++)
+                        STOREU(d + i * PW, FN(col_load)(xc + (ih0 + SH * i) * W, cv));
+                    for (long i = i_exact; i < i1; i++)
+                        STOREU(d + i * PW, FN(col_load_exact)(xc + (ih0 + SH * i) * W, v, PL, W));
+                } else {
+                    const FN(col_vec) lo = FN(plan_col_vec)(2 * v, PL, W);
+                    const FN(col_vec) hi = FN(plan_col_vec)(2 * v + 1, PL, W);
+                    for (long i = i0; i < i1; i++) {
+                        const T *xrow = xc + (ih0 + SH * i) * W;
+                        VEC x0, x1;
+                        if (i < i_exact) {
+                            x0 = FN(col_load)(xrow, lo);
+                            x1 = FN(col_load)(xrow, hi);
+                        } else {
+                            x0 = FN(col_load_exact)(xrow, 2 * v, PL, W);
+                            x1 = FN(col_load_exact)(xrow, 2 * v + 1, PL, W);
+                        }
+                        STOREU(d + i * PW, __builtin_shuffle(x0, x1, pick_even));
+                        STOREU(d + plane + i * PW, __builtin_shuffle(x0, x1, pick_odd));
                     }
                 }
+                for (long i = i1; i < PR; i++)
+                    for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
             }
         }
     }
