@@ -345,6 +345,14 @@ static long FN(kc_for)(long K, long NR)
     return kc >= K ? K : FN(ceil_div)(K, FN(ceil_div)(K, kc));
 }
 
+/* Channel-vector staging of one task, in elements: the task's rb*OW output pixels (rounded
+ * up to whole VLEN-pixel blocks, plus MP for a ragged last tile's spill) x NR channels, NR
+ * bias values, and a VLEN x VLEN block for ragged transposes. */
+static inline long FN(cv_stage_elems)(long rb, long OW, long MP, long NR)
+{
+    return (FN(ceil_div)(rb * OW, VLEN) * VLEN + MP) * NR + NR + (long)VLEN * VLEN;
+}
+
 /* Planner. Two ways to feed the micro-kernel's B operand:
  *
  * direct_b (1x1, stride 1, no padding): B *is* the input: row k = channel k of the group,
@@ -388,8 +396,9 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         long rb = p->OH;
         for (;;) {
             long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
-            long stage = p->oc_vec ? 0 : p->n_panels * p->MR *
-                                             FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+            long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+                                   : p->n_panels * p->MR *
+                                         FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
@@ -400,7 +409,8 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         p->PROWS = rb + halo;
         /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
-        const long stage = p->oc_vec ? (p->MR + 1L) * p->panel_w : p->MB * p->QPAD;
+        const long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+                                     : p->MB * p->QPAD;
         p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * FN(plane_stride)(p) +
                            NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
@@ -730,30 +740,37 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
 }
 
 /* The channel-vector variant of phase_task: same phase planes and tap offsets; tiles of MR
- * pixels along one output row x NR output channels, transposed into NCHW as they finish. */
+ * pixels along one output row x NR output channels, written pixel-major into a stage that
+ * holds the whole task (rb*OW pixels). Output rows [oh0, oh0 + rb) of a channel are one
+ * contiguous run of y, so the stage goes to NCHW in VLEN x VLEN register transposes. */
 static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g,
                               const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
                               long rt, T *scratch)
 {
     const int MP = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW, P = p->P;
-    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const long SH = p->SH, SW = p->SW;
     const FN(ukrc_fn) ukrc = FN(find_ukrc)(MP, NV);
     const long oh0 = rt * p->NC;
     const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+    const long Q = rb * OW;                         /* output pixels of this task */
 
     long *off = (long *)scratch;
     T *planes = scratch + OFFSET_ELEMS(K);
     const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
-    T *stage = planes + plane_elems + MP + 64;      /* MP x NR tile */
-    T *bias_pad = stage + (long)MP * NR;           /* NR bias values, zero-padded */
+    T *stage = planes + plane_elems + MP + 64;      /* pixel-major: stage[q*NR + channel] */
+    const long stage_px = FN(ceil_div)(Q, VLEN) * VLEN + MP;
+    T *bias_pad = stage + stage_px * NR;            /* NR bias values, zero-padded */
+    T *block = bias_pad + NR;                       /* VLEN x VLEN, ragged transposes */
 
-    for (long k = 0; k < K; k++) {
-        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
-        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
-    }
-    FN(fill_phase_planes)(p, x_ng, oh0, planes, bias_pad + NR);
+    /* tap (c, kh, kw) -> its run in the planes (as phase_task) */
+    for (long c = 0, k = 0; c < p->CG; c++)
+        for (long kh = 0; kh < p->KH; kh++)
+            for (long kw = 0; kw < p->KW; kw++, k++) {
+                const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+                off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
+            }
+    FN(fill_phase_planes)(p, x_ng, oh0, planes, block + VLEN * VLEN);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, MP + 64);
 
     for (long oc0 = m_begin; oc0 < m_end; oc0 += NR) {
@@ -761,19 +778,27 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
         const T *A = w_g + (oc0 / NR) * K * NR;
         if (b_g)
             for (long c = 0; c < NR; c++) bias_pad[c] = c < n_oc ? b_g[oc0 + c] : (T)0;
-        for (long r = 0; r < rb; r++) {
-            const long row = (oh0 + r) * OW;
-            for (long ow0 = 0; ow0 < OW; ow0 += MP) {
-                const long m = (OW - ow0 < MP) ? OW - ow0 : MP;
-                ukrc(K, A, planes + r * PW + ow0, off, stage, b_g ? bias_pad : NULL);
-                for (long c = 0; c < n_oc; c++) {       /* pixel-major -> NCHW */
-                    T *dst = y_ng + (oc0 + c) * P + row + ow0;
-                    for (long i = 0; i < m; i++) dst[i] = stage[i * NR + c];
+        /* a ragged last tile of a row spills into the next row's pixels, computed later */
+        for (long r = 0; r < rb; r++)
+            for (long ow0 = 0; ow0 < OW; ow0 += MP)
+                ukrc(K, A, planes + r * PW + ow0, off, stage + (r * OW + ow0) * NR,
+                     b_g ? bias_pad : NULL);
+        /* pixel-major -> NCHW: channel c's outputs are y[c][oh0*OW, oh0*OW + Q) */
+        for (long c0 = 0; c0 < n_oc; c0 += VLEN) {
+            const long n_ch = (n_oc - c0 < VLEN) ? n_oc - c0 : VLEN;
+            T *y_c = y_ng + (oc0 + c0) * P + oh0 * OW;
+            for (long q0 = 0; q0 < Q; q0 += VLEN) {
+                const long n_px = (Q - q0 < VLEN) ? Q - q0 : VLEN;
+                if (n_ch == VLEN && n_px == VLEN) {
+                    FN(transpose_block)(stage + q0 * NR + c0, NR, y_c + q0, P);
+                } else {     /* stores must stay inside this task's rows and channels */
+                    FN(transpose_block)(stage + q0 * NR + c0, NR, block, VLEN);
+                    for (long c = 0; c < n_ch; c++)
+                        for (long i = 0; i < n_px; i++) y_c[c * P + q0 + i] = block[c * VLEN + i];
                 }
             }
-            for (long c = 0; c < n_oc; c++)
-                FN(epilogue_block)(p, y_ng + (oc0 + c) * P + row, OW,
-                                   r_ng ? r_ng + (oc0 + c) * P + row : NULL, 1, OW);
+            for (long c = 0; c < n_ch; c++)
+                FN(epilogue_block)(p, y_c + c * P, Q, r_ng ? r_ng + (oc0 + c0 + c) * P + oh0 * OW : NULL, 1, Q);
         }
     }
 }
