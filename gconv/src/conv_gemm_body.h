@@ -684,6 +684,18 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
     }
 }
 
+/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan). */
+static void FN(tap_offsets)(const gconv_params *p, long *off)
+{
+    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p);
+    for (long c = 0, k = 0; c < p->CG; c++)
+        for (long kh = 0; kh < p->KH; kh++)
+            for (long kw = 0; kw < p->KW; kw++, k++) {
+                const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+                off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
+            }
+}
+
 /* One task of the phase-plane kind (see gemm_plan): image n, group g, an MB block of
  * output channels, output rows [oh0, oh0 + NC). */
 static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
@@ -692,7 +704,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
 {
     const int MR = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW;
-    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const long SH = p->SH, SW = p->SW;
     const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
     const long oh0 = rt * p->NC;
     const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
@@ -707,11 +719,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
     T *stage = planes + plane_elems + NR + 64;
 
-    for (long k = 0; k < K; k++) {
-        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
-        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
-    }
+    FN(tap_offsets)(p, off);
     FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + p->MB * QPAD);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, NR + 64);
 
@@ -763,13 +771,7 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
     T *bias_pad = stage + stage_px * NR;            /* NR bias values, zero-padded */
     T *block = bias_pad + NR;                       /* VLEN x VLEN, ragged transposes */
 
-    /* tap (c, kh, kw) -> its run in the planes (as phase_task) */
-    for (long c = 0, k = 0; c < p->CG; c++)
-        for (long kh = 0; kh < p->KH; kh++)
-            for (long kw = 0; kw < p->KW; kw++, k++) {
-                const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-                off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
-            }
+    FN(tap_offsets)(p, off);
     FN(fill_phase_planes)(p, x_ng, oh0, planes, block + VLEN * VLEN);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, MP + 64);
 
