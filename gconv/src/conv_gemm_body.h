@@ -345,6 +345,14 @@ static long FN(kc_for)(long K, long NR)
     return kc >= K ? K : FN(ceil_div)(K, FN(ceil_div)(K, kc));
 }
 
+/* Channel-vector staging of one task, in elements: the task's rb*OW output pixels (rounded
+ * up to whole VLEN-pixel blocks, plus MP for a ragged last tile's spill) x NR channels, NR
+ * bias values, and a VLEN x VLEN block for ragged transposes. */
+static inline long FN(cv_stage_elems)(long rb, long OW, long MP, long NR)
+{
+    return (FN(ceil_div)(rb * OW, VLEN) * VLEN + MP) * NR + NR + (long)VLEN * VLEN;
+}
+
 /* Planner. Two ways to feed the micro-kernel's B operand:
  *
  * direct_b (1x1, stride 1, no padding): B *is* the input: row k = channel k of the group,
@@ -388,8 +396,9 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         long rb = p->OH;
         for (;;) {
             long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
-            long stage = p->oc_vec ? 0 : p->n_panels * p->MR *
-                                             FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+            long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+                                   : p->n_panels * p->MR *
+                                         FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
@@ -400,7 +409,8 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         p->PROWS = rb + halo;
         /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
-        const long stage = p->oc_vec ? (p->MR + 1L) * p->panel_w : p->MB * p->QPAD;
+        const long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+                                     : p->MB * p->QPAD;
         p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * FN(plane_stride)(p) +
                            NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
@@ -469,73 +479,122 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *t
     }
 }
 
-/* dst[0, n) = zeros, except dst[lo, hi) = src[0, hi - lo). Whole vectors are copied when
- * `overcopy` allows reading up to VLEN - 1 elements past src's run and writing up to VLEN - 1
- * past dst[n) (the caller fills rows in increasing address order and keeps slack after the
- * last one, so that spill is overwritten or harmless). */
-static inline void FN(padded_row)(T *dst, const T *src, long lo, long hi, long n, int overcopy)
+/* How vector v of every padded input row is made: it holds input columns [s, s + VLEN),
+ * s = v*VLEN - PL, zero outside [0, W). Inside the row it is a plain load; otherwise a load
+ * from `from`, a lane shift (pick: lane l = element pick[l] of (zeros, load)) and a mask
+ * (keep), which also covers all-padding vectors (keep = 0). */
+typedef struct {
+    long from;
+    int plain;
+    FN(ivec) pick, keep;
+} FN(col_vec);
+
+static FN(col_vec) FN(plan_col_vec)(long v, long PL, long W)
 {
-    for (long j = 0; j < lo; j++) dst[j] = 0;
-    if (overcopy)
-        for (long v = lo; v < hi; v += VLEN) STOREU(dst + v, LOADU(src + (v - lo)));
-    else
-        for (long j = lo; j < hi; j++) dst[j] = src[j - lo];
-    for (long j = hi; j < n; j++) dst[j] = 0;
+    FN(ivec) iota;
+    for (int l = 0; l < VLEN; l++) iota[l] = l;
+    const long s = v * VLEN - PL;
+    long from = s < 0 ? 0 : s;
+    if (from + VLEN > W) from = W > VLEN ? W - VLEN : 0;   /* read inside the row if it can */
+    FN(col_vec) cv;
+    cv.from = from;
+    cv.plain = (s >= 0 && s + VLEN <= W);
+    cv.pick = iota + (ITYPE)(VLEN + s - from);      /* out of [0, 2*VLEN): masked by keep */
+    cv.keep = (iota + (ITYPE)s >= 0) & (iota + (ITYPE)s < (ITYPE)W);
+    return cv;
 }
 
-/* even[j] = src[2j], odd[j] = src[2j + 1] for j < n, in whole vectors: may write up to
- * VLEN - 1 past n and read up to 2*VLEN - 1 past 2n. */
-static inline void FN(deinterleave2)(const T *src, T *even, T *odd, long n)
+static inline __attribute__((always_inline)) VEC FN(col_load)(const T *xrow, FN(col_vec) cv)
 {
-    FN(ivec) pick_even, pick_odd;
-    for (int i = 0; i < VLEN; i++) { pick_even[i] = 2 * i; pick_odd[i] = 2 * i + 1; }
-    for (long j = 0; j < n; j += VLEN) {
-        VEC lo = LOADU(src + 2 * j), hi = LOADU(src + 2 * j + VLEN);
-        STOREU(even + j, __builtin_shuffle(lo, hi, pick_even));
-        STOREU(odd + j, __builtin_shuffle(lo, hi, pick_odd));
+    if (cv.plain) return LOADU(xrow + cv.from);
+    VEC x = __builtin_shuffle((VEC){0}, LOADU(xrow + cv.from), cv.pick);
+    return (VEC)((FN(ivec))x & cv.keep);
+}
+
+/* The same vector for a row near the end of the input, read element by element. */
+static VEC FN(col_load_exact)(const T *xrow, long v, long PL, long W)
+{
+    T t[VLEN];
+    for (long l = 0; l < VLEN; l++) {
+        const long col = v * VLEN - PL + l;
+        t[l] = (col >= 0 && col < W) ? xrow[col] : (T)0;
     }
+    return LOADU(t);
 }
 
 /* Copy the input rows that output rows [oh0, oh0 + PROWS - halo) need, zero-padded, into
  * the phase planes planes[c][a][b][i][j] = xpad[c][SH*(oh0 + i) + a][SW*j + b]
- * (xpad = the input with PT rows / PL columns of zeros before it). For SW > 1 each padded
- * input row goes through `rowbuf` (SW*(PW + 2*VLEN) elements) and is de-interleaved there.
- * Everything but the row loop is worked out once per call: the loop is the hot part. */
+ * (xpad = the input with PT rows / PL columns of zeros before it). Plane rows are written
+ * in whole vectors built in registers (col_load), never reloading freshly stored data
+ * (partly overlapping reloads stall store forwarding). The work goes in column-vector
+ * passes, the last vector first, each a straight loop over the rows with one recipe
+ * (col_vec): only a row's last vector spills past it, into the next row's first vector,
+ * which the final pass writes, or into the plane's slack. SW == 2 de-interleaves in
+ * registers; larger strides go row by row through `rowbuf` (SW*PW + 2*VLEN elements). */
 static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
                                   T *rowbuf)
 {
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
-    const long PL = p->PL, plane = FN(plane_stride)(p);
-    /* padded columns t = SW*j + b in [0, n); input column t - PL for t in [lo, hi) */
-    const long n = SW * PW;
-    const long lo = PL < n ? PL : n;
-    const long hi = (PL + W < n) ? PL + W : n;
-    const long vec_run = FN(ceil_div)(hi - lo, VLEN) * VLEN;   /* elements a whole-vector copy reads */
-    T *dst_row = SW == 1 ? NULL : rowbuf;
+    const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
+    const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
+    const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
+    const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
+    FN(ivec) pick_even, pick_odd;
+    for (int l = 0; l < VLEN; l++) { pick_even[l] = 2 * l; pick_odd[l] = 2 * l + 1; }
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
             T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
-            for (long i = 0; i < PR; i++) {
-                const long ih = SH * (oh0 + i) + a - p->PT;
-                if (ih < 0 || ih >= H) {
-                    memset(pa + i * PW, 0, (size_t)PW * sizeof(T));
-                    for (long b = 1; b < SW; b++) memset(pa + b * plane + i * PW, 0, (size_t)PW * sizeof(T));
-                    continue;
+            /* rows [i0, i1) hold input rows ih = ih0 + SH*i in [0, H); the rest are zero */
+            const long ih0 = SH * oh0 + a - p->PT;
+            long i0 = ih0 >= 0 ? 0 : FN(ceil_div)(-ih0, SH);
+            long i1 = ih0 < H ? FN(ceil_div)(H - ih0, SH) : 0;
+            if (i1 > PR) i1 = PR;
+            if (i0 > i1) i0 = i1;
+            /* rows from i_exact on may not read past W (the group's last input rows) */
+            long i_exact = i1;
+            while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW) i_exact--;
+            if (SW > 2) {
+                for (long i = 0; i < PR; i++) {
+                    const T *xrow = xc + (ih0 + SH * i) * W;
+                    for (long u = 0; u < in_vecs; u++)
+                        STOREU(rowbuf + u * VLEN, i < i0 || i >= i1 ? (VEC){0}
+                               : i >= i_exact ? FN(col_load_exact)(xrow, u, PL, W)
+                               : FN(col_load)(xrow, FN(plan_col_vec)(u, PL, W)));
+                    for (long b = 0; b < SW; b++)
+                        for (long j = 0; j < PW; j++) pa[b * plane + i * PW + j] = rowbuf[SW * j + b];
                 }
-                const T *run = xc + ih * W + (lo - PL);
-                /* whole-vector reads must stay inside this channel's H x W block */
-                const int overcopy = (ih * W + (lo - PL) + vec_run <= H * W);
-                T *d = SW == 1 ? pa + i * PW : dst_row;
-                FN(padded_row)(d, run, lo, hi, SW == 1 ? PW : n, overcopy);
-                if (SW == 2) {
-                    FN(deinterleave2)(rowbuf, pa + i * PW, pa + plane + i * PW, PW);
-                } else if (SW > 2) {
-                    for (long b = 0; b < SW; b++) {
-                        T *db = pa + b * plane + i * PW;
-                        for (long j = 0; j < PW; j++) db[j] = rowbuf[SW * j + b];
+                continue;
+            }
+            for (long v = row_vecs - 1; v >= 0; v--) {
+                T *d = pa + v * VLEN;
+                for (long i = 0; i < i0; i++)
+                    for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
+                if (SW == 1) {
+                    const FN(col_vec) cv = FN(plan_col_vec)(v, PL, W);
+                    for (long i = i0; i < i_exact; i++)
+                        STOREU(d + i * PW, FN(col_load)(xc + (ih0 + SH * i) * W, cv));
+                    for (long i = i_exact; i < i1; i++)
+                        STOREU(d + i * PW, FN(col_load_exact)(xc + (ih0 + SH * i) * W, v, PL, W));
+                } else {
+                    const FN(col_vec) lo = FN(plan_col_vec)(2 * v, PL, W);
+                    const FN(col_vec) hi = FN(plan_col_vec)(2 * v + 1, PL, W);
+                    for (long i = i0; i < i1; i++) {
+                        const T *xrow = xc + (ih0 + SH * i) * W;
+                        VEC x0, x1;
+                        if (i < i_exact) {
+                            x0 = FN(col_load)(xrow, lo);
+                            x1 = FN(col_load)(xrow, hi);
+                        } else {
+                            x0 = FN(col_load_exact)(xrow, 2 * v, PL, W);
+                            x1 = FN(col_load_exact)(xrow, 2 * v + 1, PL, W);
+                        }
+                        STOREU(d + i * PW, __builtin_shuffle(x0, x1, pick_even));
+                        STOREU(d + plane + i * PW, __builtin_shuffle(x0, x1, pick_odd));
                     }
                 }
+                for (long i = i1; i < PR; i++)
+                    for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
             }
         }
     }
@@ -625,6 +684,18 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
     }
 }
 
+/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan). */
+static void FN(tap_offsets)(const gconv_params *p, long *off)
+{
+    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p);
+    for (long c = 0, k = 0; c < p->CG; c++)
+        for (long kh = 0; kh < p->KH; kh++)
+            for (long kw = 0; kw < p->KW; kw++, k++) {
+                const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+                off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
+            }
+}
+
 /* One task of the phase-plane kind (see gemm_plan): image n, group g, an MB block of
  * output channels, output rows [oh0, oh0 + NC). */
 static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
@@ -633,7 +704,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
 {
     const int MR = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW;
-    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const long SH = p->SH, SW = p->SW;
     const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
     const long oh0 = rt * p->NC;
     const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
@@ -648,11 +719,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
     T *stage = planes + plane_elems + NR + 64;
 
-    for (long k = 0; k < K; k++) {
-        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
-        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
-    }
+    FN(tap_offsets)(p, off);
     FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + p->MB * QPAD);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, NR + 64);
 
@@ -681,30 +748,31 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
 }
 
 /* The channel-vector variant of phase_task: same phase planes and tap offsets; tiles of MR
- * pixels along one output row x NR output channels, transposed into NCHW as they finish. */
+ * pixels along one output row x NR output channels, written pixel-major into a stage that
+ * holds the whole task (rb*OW pixels). Output rows [oh0, oh0 + rb) of a channel are one
+ * contiguous run of y, so the stage goes to NCHW in VLEN x VLEN register transposes. */
 static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g,
                               const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
                               long rt, T *scratch)
 {
     const int MP = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW, P = p->P;
-    const long KHW = p->KH * p->KW, SH = p->SH, SW = p->SW;
+    const long SH = p->SH, SW = p->SW;
     const FN(ukrc_fn) ukrc = FN(find_ukrc)(MP, NV);
     const long oh0 = rt * p->NC;
     const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+    const long Q = rb * OW;                         /* output pixels of this task */
 
     long *off = (long *)scratch;
     T *planes = scratch + OFFSET_ELEMS(K);
     const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
-    T *stage = planes + plane_elems + MP + 64;      /* MP x NR tile */
-    T *bias_pad = stage + (long)MP * NR;           /* NR bias values, zero-padded */
+    T *stage = planes + plane_elems + MP + 64;      /* pixel-major: stage[q*NR + channel] */
+    const long stage_px = FN(ceil_div)(Q, VLEN) * VLEN + MP;
+    T *bias_pad = stage + stage_px * NR;            /* NR bias values, zero-padded */
+    T *block = bias_pad + NR;                       /* VLEN x VLEN, ragged transposes */
 
-    for (long k = 0; k < K; k++) {
-        long c = k / KHW, r = k % KHW, kh = r / p->KW, kw = r % p->KW;
-        long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-        off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * PW + kw * p->DW / SW;
-    }
-    FN(fill_phase_planes)(p, x_ng, oh0, planes, bias_pad + NR);
+    FN(tap_offsets)(p, off);
+    FN(fill_phase_planes)(p, x_ng, oh0, planes, block + VLEN * VLEN);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, MP + 64);
 
     for (long oc0 = m_begin; oc0 < m_end; oc0 += NR) {
@@ -712,19 +780,27 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
         const T *A = w_g + (oc0 / NR) * K * NR;
         if (b_g)
             for (long c = 0; c < NR; c++) bias_pad[c] = c < n_oc ? b_g[oc0 + c] : (T)0;
-        for (long r = 0; r < rb; r++) {
-            const long row = (oh0 + r) * OW;
-            for (long ow0 = 0; ow0 < OW; ow0 += MP) {
-                const long m = (OW - ow0 < MP) ? OW - ow0 : MP;
-                ukrc(K, A, planes + r * PW + ow0, off, stage, b_g ? bias_pad : NULL);
-                for (long c = 0; c < n_oc; c++) {       /* pixel-major -> NCHW */
-                    T *dst = y_ng + (oc0 + c) * P + row + ow0;
-                    for (long i = 0; i < m; i++) dst[i] = stage[i * NR + c];
+        /* a ragged last tile of a row spills into the next row's pixels, computed later */
+        for (long r = 0; r < rb; r++)
+            for (long ow0 = 0; ow0 < OW; ow0 += MP)
+                ukrc(K, A, planes + r * PW + ow0, off, stage + (r * OW + ow0) * NR,
+                     b_g ? bias_pad : NULL);
+        /* pixel-major -> NCHW: channel c's outputs are y[c][oh0*OW, oh0*OW + Q) */
+        for (long c0 = 0; c0 < n_oc; c0 += VLEN) {
+            const long n_ch = (n_oc - c0 < VLEN) ? n_oc - c0 : VLEN;
+            T *y_c = y_ng + (oc0 + c0) * P + oh0 * OW;
+            for (long q0 = 0; q0 < Q; q0 += VLEN) {
+                const long n_px = (Q - q0 < VLEN) ? Q - q0 : VLEN;
+                if (n_ch == VLEN && n_px == VLEN) {
+                    FN(transpose_block)(stage + q0 * NR + c0, NR, y_c + q0, P);
+                } else {     /* stores must stay inside this task's rows and channels */
+                    FN(transpose_block)(stage + q0 * NR + c0, NR, block, VLEN);
+                    for (long c = 0; c < n_ch; c++)
+                        for (long i = 0; i < n_px; i++) y_c[c * P + q0 + i] = block[c * VLEN + i];
                 }
             }
-            for (long c = 0; c < n_oc; c++)
-                FN(epilogue_block)(p, y_ng + (oc0 + c) * P + row, OW,
-                                   r_ng ? r_ng + (oc0 + c) * P + row : NULL, 1, OW);
+            for (long c = 0; c < n_ch; c++)
+                FN(epilogue_block)(p, y_c + c * P, Q, r_ng ? r_ng + (oc0 + c0 + c) * P + oh0 * OW : NULL, 1, Q);
         }
     }
 }
