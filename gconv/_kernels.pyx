@@ -39,6 +39,7 @@ cdef extern from "gconv_kernels.h" nogil:
         double alpha, lo, hi
         int MR, NV, vlen, direct_b, forbid_direct, oc_vec
         long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
+        int zero_scratch
         long PW, PROWS, QPAD, panel_w
 
     ctypedef struct gconv_ops_f32:
@@ -200,11 +201,15 @@ cdef class Plan:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
 
 
-cdef inline void *_scratch_alloc(long n_elems, size_t elem) noexcept nogil:
-    # 64-byte aligned (a cache line; a full AVX-512 vector), size rounded up as C11 asks
+cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noexcept nogil:
+    # 64-byte aligned (a cache line; a full AVX-512 vector), size rounded up as C11 asks;
+    # zeroed when the plan asks (gconv_params.zero_scratch)
     cdef size_t nbytes = <size_t>n_elems * elem
     nbytes = (nbytes + 63) & ~(<size_t>63)
-    return aligned_alloc(64, nbytes)
+    cdef void *mem = aligned_alloc(64, nbytes)
+    if mem != NULL and zero:
+        memset(mem, 0, nbytes)
+    return mem
 
 
 cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void *x,
@@ -217,7 +222,7 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
     cdef int failed = 0
     cdef int *failed_p = &failed     # written through a pointer: shared by all threads
     if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
-        scratch = _scratch_alloc(p.scratch_elems, elem)
+        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
         if scratch == NULL:
             return 1
         for t in range(p.n_tasks):
@@ -225,7 +230,7 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
         free(scratch)
         return 0
     with parallel(num_threads=n_threads):
-        scratch = _scratch_alloc(p.scratch_elems, elem)
+        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
         if scratch == NULL:
             failed_p[0] = 1
         for t in prange(p.n_tasks, schedule='dynamic'):

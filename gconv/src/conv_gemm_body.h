@@ -373,6 +373,7 @@ static inline long FN(cv_stage_elems)(long rb, long OW, long MP, long NR)
 static void FN(gemm_plan)(gconv_params *p, int n_threads)
 {
     const long S = (long)sizeof(T);
+    p->zero_scratch = 0;     /* every task writes what it reads */
     p->direct_b = (!p->forbid_direct && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
                    p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
     if (p->direct_b) {

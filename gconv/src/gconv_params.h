@@ -46,6 +46,7 @@ typedef struct {
     long n_tasks;              /* N * G * n_mblocks * n_ptiles */
     long PW, PROWS, QPAD;      /* phase-plane path: wide row length, plane rows, staging row */
     long scratch_elems;        /* per-thread scratch, in elements */
+    int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
 } gconv_params;
 
 #endif
