@@ -46,6 +46,8 @@ typedef struct {
     long n_tasks;              /* N * G * n_mblocks * n_ptiles */
     long PW, PROWS, QPAD;      /* phase-plane path: wide row length, plane rows, staging row */
     long scratch_elems;        /* per-thread scratch, in elements */
+    long pf_stride;            /* phase planes: tasks from one task to the same thread's next
+                                  (~n_threads under the dynamic schedule): what to prefetch */
 } gconv_params;
 
 #endif
