@@ -84,3 +84,41 @@ def test_scratch_is_bounded_by_cache_sized_tiles():
     for isa_level in range(_kernels.cpu_max_isa() + 1):
         plan = select(prob).make_plan(prob, isa_level, 2)
         assert plan.blocking["scratch_bytes"] < 512 * 1024
+
+
+# Plain outputs (no epilogue) go out in whole vectors that may run into the next output row
+# of the same task, and the next task's data is prefetched: both must stay inside the task.
+# Outputs narrower than a vector, ragged row blocks and 2 threads (rows split over tasks),
+# written into the middle of a sentinel-filled buffer.
+EDGE_CASES = [
+    # N, C_in, H, W, C_out, groups, k, stride, padding
+    (1, 8, 5, 3, 8, 2, 3, 1, 1),        # OW 3: every row shorter than a vector
+    (2, 4, 17, 6, 4, 4, 3, 1, 1),       # depthwise-shaped groups, OW 6
+    (1, 8, 23, 19, 8, 8, 3, 1, 1),      # OW 19: one full vector and a tail
+    (3, 16, 31, 33, 16, 8, 3, 2, 1),    # stride 2
+    (1, 64, 9, 9, 64, 1, 3, 1, 1),      # channel vectors
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_plain_outputs_stay_inside_their_tasks(case, restore_isa_threads):
+    N, C, H, W, Co, g, k, s, p = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((Co, C // g, k, k)).astype(np.float32)
+    b = rng.standard_normal(Co).astype(np.float32)
+    prob = build_problem(x, w, b, s, p, 1, g)
+    expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
+    size = int(np.prod(prob.output_shape))
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        outs = []
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            buf = np.full(size + 64, 12345.0, np.float32)
+            out = buf[32:32 + size].reshape(prob.output_shape)
+            gconv.conv2d(x, w, b, s, p, 1, g, out=out, algorithm="general")
+            assert np.all(buf[:32] == 12345.0) and np.all(buf[32 + size:] == 12345.0), (case, isa)
+            outs.append(out.copy())
+        np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        assert np.array_equal(outs[0], outs[1]), (case, isa)

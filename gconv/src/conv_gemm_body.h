@@ -416,7 +416,14 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
                            NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
+    p->pf_stride = n_threads > 1 ? n_threads : 1;
 }
+
+/* {0, 1, ..., VLEN-1}, loaded from a constant table so that the compiler folds the masks
+ * computed from it into constants. */
+static const ITYPE FN(iota_tab)[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+typedef ITYPE FN(uivec) __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T)), may_alias));
+static inline FN(ivec) FN(iota)(void) { return (FN(ivec))(*(const FN(uivec) *)FN(iota_tab)); }
 
 /* dst (VLEN x VLEN, rows ldd apart) = transpose of src (VLEN x VLEN, rows lds apart):
  * log2(VLEN) butterfly stages of two-input shuffles; stage b swaps the b x b off-diagonal
@@ -426,14 +433,13 @@ static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
     VEC r[VLEN];
 #pragma GCC unroll 16
     for (int i = 0; i < VLEN; i++) r[i] = LOADU(src + i * lds);
+    const FN(ivec) iota = FN(iota)();
 #pragma GCC unroll 4
     for (int b = 1; b < VLEN; b *= 2) {
-        FN(ivec) lo_mask, hi_mask;      /* indices into the concatenation (row i, row i+b) */
-#pragma GCC unroll 16
-        for (int j = 0; j < VLEN; j++) {
-            lo_mask[j] = (j & b) ? j - b + VLEN : j;
-            hi_mask[j] = (j & b) ? j + VLEN : j + b;
-        }
+        /* indices into the concatenation (row i, row i+b): constants after folding (masks
+         * built lane by lane were not folded: ~4x slower transposes) */
+        const FN(ivec) up = (FN(ivec))((iota & (ITYPE)b) != 0) & (ITYPE)(VLEN - b);
+        const FN(ivec) lo_mask = iota + up, hi_mask = iota + up + (ITYPE)b;
 #pragma GCC unroll 16
         for (int i = 0; i < VLEN; i++) {
             if (i & b) continue;
@@ -492,8 +498,7 @@ typedef struct {
 
 static FN(col_vec) FN(plan_col_vec)(long v, long PL, long W)
 {
-    FN(ivec) iota;
-    for (int l = 0; l < VLEN; l++) iota[l] = l;
+    const FN(ivec) iota = FN(iota)();
     const long s = v * VLEN - PL;
     long from = s < 0 ? 0 : s;
     if (from + VLEN > W) from = W > VLEN ? W - VLEN : 0;   /* read inside the row if it can */
@@ -540,8 +545,7 @@ static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0
     const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
     const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
     const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
-    FN(ivec) pick_even, pick_odd;
-    for (int l = 0; l < VLEN; l++) { pick_even[l] = 2 * l; pick_odd[l] = 2 * l + 1; }
+    const FN(ivec) pick_even = FN(iota)() * 2, pick_odd = pick_even + 1;
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
@@ -685,23 +689,113 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
     }
 }
 
-/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan). */
+/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan). The
+ * KH*KW offsets inside one channel's planes are computed once; channels only add a stride
+ * (runs once per task: K divisions by the runtime strides cost ~1 % on dense layers). */
 static void FN(tap_offsets)(const gconv_params *p, long *off)
 {
-    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p);
-    for (long c = 0, k = 0; c < p->CG; c++)
-        for (long kh = 0; kh < p->KH; kh++)
-            for (long kw = 0; kw < p->KW; kw++, k++) {
-                const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-                off[k] = ((c * SH + a) * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
-            }
+    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p), KK = p->KH * p->KW;
+    for (long kh = 0, k = 0; kh < p->KH; kh++)
+        for (long kw = 0; kw < p->KW; kw++, k++) {
+            const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
+            off[k] = (a * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
+        }
+    const long cstep = SH * SW * PSTR;
+    for (long c = 1; c < p->CG; c++)
+        for (long k = 0; k < KK; k++) off[c * KK + k] = off[k] + c * cstep;
+}
+
+/* Where task `task` sits: image n, group g, output-channel block mb, pixel tile / row block pt. */
+static inline void FN(task_pos)(const gconv_params *p, long task, long *n, long *g, long *mb,
+                                long *pt)
+{
+    const long per_img_g = p->n_mblocks * p->n_ptiles;
+    const long ng = task / per_img_g, rest = task % per_img_g;
+    *mb = rest / p->n_ptiles; *pt = rest % p->n_ptiles;
+    *n = ng / p->G; *g = ng % p->G;
+}
+
+/* Software prefetch of the next task's data while this task's micro-kernels run: the input
+ * rows its phase-plane fill reads and the output block it writes. On batches of large
+ * images both live in L3 / DRAM and the fill and the copy-out wait on every line (30 %
+ * and 20 % of b8_resnext_g32_56); spread over the micro-kernel calls, the prefetches hide
+ * behind FMA work. The next task of this thread is guessed as task + pf_stride (the
+ * dynamic schedule hands tasks out in order); a wrong guess costs only bandwidth, never
+ * results. Two streams of runs: [0] input rows (read), [1] output rows (write). */
+typedef struct {
+    const char *base[2];
+    long run[2], stride[2], n_runs[2];    /* bytes per run, bytes between runs, runs */
+    int s;                                /* current stream; 2 = done */
+    long r;                               /* current run */
+    const char *cur, *end;                /* the current run's next line and its end */
+    long per_call;                        /* lines per pf_step */
+} FN(prefetcher);
+
+static void FN(pf_open_run)(FN(prefetcher) *pf)
+{
+    while (pf->s < 2 && pf->r >= pf->n_runs[pf->s]) { pf->s++; pf->r = 0; }
+    if (pf->s == 2) return;
+    const char *a = pf->base[pf->s] + pf->r * pf->stride[pf->s];
+    pf->cur = (const char *)((unsigned long)a & ~63UL);
+    pf->end = a + pf->run[pf->s];
+}
+
+/* Set up the prefetches of the task after `task` over `n_calls` micro-kernel calls. */
+static void FN(pf_init)(FN(prefetcher) *pf, const gconv_params *p, const T *x, const T *y,
+                        long task, long n_calls)
+{
+    const long S = (long)sizeof(T), next = task + p->pf_stride;
+    pf->s = 2; pf->per_call = 0;
+    if (next >= p->n_tasks || n_calls < 1) return;
+    long n, g, mb, pt, n1, g1, mb1, pt1;
+    FN(task_pos)(p, task, &n, &g, &mb, &pt);
+    FN(task_pos)(p, next, &n1, &g1, &mb1, &pt1);
+    /* input rows [ih0, ih1) of the group's CG channels: already here if only mb differs */
+    const long oh0 = pt1 * p->NC, rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+    long ih0 = p->SH * oh0 - p->PT, ih1 = p->SH * (oh0 + rb - 1) + (p->KH - 1) * p->DH - p->PT + 1;
+    if (ih0 < 0) ih0 = 0;
+    if (ih1 > p->H) ih1 = p->H;
+    const int same_in = (n1 == n && g1 == g && pt1 == pt);
+    pf->base[0] = (const char *)(x + ((n1 * p->C_in + g1 * p->CG) * p->H + ih0) * p->W);
+    pf->run[0] = (ih1 - ih0) * p->W * S;
+    pf->stride[0] = p->H * p->W * S;
+    pf->n_runs[0] = (same_in || ih1 <= ih0) ? 0 : p->CG;
+    /* output rows [oh0, oh0 + rb) of the block's channels */
+    const long m0 = mb1 * p->MB, m1 = (m0 + p->MB < p->M) ? m0 + p->MB : p->M;
+    pf->base[1] = (const char *)(y + (n1 * p->C_out + g1 * p->M + m0) * p->P + oh0 * p->OW);
+    pf->run[1] = rb * p->OW * S;
+    pf->stride[1] = p->P * S;
+    pf->n_runs[1] = m1 - m0;
+    const long lines = pf->n_runs[0] * (pf->run[0] / 64 + 2) + pf->n_runs[1] * (pf->run[1] / 64 + 2);
+    pf->per_call = FN(ceil_div)(lines, n_calls);
+    pf->s = 0; pf->r = 0;
+    FN(pf_open_run)(pf);
+}
+
+/* Issue the next per_call prefetches (called before each micro-kernel call): straight
+ * loops over runs, so the bookkeeping stays small next to short micro-kernel calls. */
+static inline void FN(pf_step)(FN(prefetcher) *pf)
+{
+    long left = pf->per_call;
+    while (left > 0 && pf->s < 2) {
+        long n = (pf->end - pf->cur + 63) / 64;
+        if (n > left) n = left;
+        const char *c = pf->cur;
+        if (pf->s == 0)
+            for (long i = 0; i < n; i++) __builtin_prefetch(c + 64 * i, 0, 2);
+        else
+            for (long i = 0; i < n; i++) __builtin_prefetch(c + 64 * i, 1, 2);
+        pf->cur = c + 64 * n;
+        left -= n;
+        if (pf->cur >= pf->end) { pf->r++; FN(pf_open_run)(pf); }
+    }
 }
 
 /* One task of the phase-plane kind (see gemm_plan): image n, group g, an MB block of
  * output channels, output rows [oh0, oh0 + NC). */
 static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
                            const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
-                           long rt, T *scratch)
+                           long rt, T *scratch, FN(prefetcher) *pf)
 {
     const int MR = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW;
@@ -731,20 +825,30 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
             const int ncols = (int)((qn - j >= NR) ? NR : tail_nr);
             for (long m0 = m_begin; m0 < m_end; m0 += MR) {
                 const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
+                FN(pf_step)(pf);
                 f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, planes + j, off + k0,
                   stage + (m0 - m_begin) * QPAD + j, QPAD, m, ncols,
                   (k0 == 0 && b_g) ? b_g + m0 : NULL, k0 > 0);
             }
         }
     }
-    /* wide rows -> output rows, then the epilogue while they are in L1 */
+    /* wide rows -> output rows, then the epilogue while they are in L1. Output rows
+     * [oh0, oh0 + rb) of a channel are one run of y, copied in whole vectors: a row's last
+     * vector may run into the following rows, copied right after, but never past the run
+     * (beyond it is another task's output). */
+    const int epi = (r_ng != NULL || p->act != GCONV_ACT_NONE);
     for (long m0 = m_begin; m0 < m_end; m0++) {
         const T *src = stage + (m0 - m_begin) * QPAD;
+        T *dst = y_ng + (m0 * p->OH + oh0) * OW;
         for (long r = 0; r < rb; r++) {
-            T *dst = y_ng + (m0 * p->OH + oh0 + r) * OW;
-            for (long q = 0; q < OW; q++) dst[q] = src[r * PW + q];
-            FN(epilogue_block)(p, dst, OW, r_ng ? r_ng + (m0 * p->OH + oh0 + r) * OW : NULL, 1, OW);
+            const long room = (rb - r) * OW;
+            long q = 0;
+            for (; q < OW && q + VLEN <= room; q += VLEN)
+                STOREU(dst + r * OW + q, LOADU(src + r * PW + q));
+            for (; q < OW; q++) dst[r * OW + q] = src[r * PW + q];
         }
+        if (epi)
+            FN(epilogue_block)(p, dst, rb * OW, r_ng ? r_ng + (m0 * p->OH + oh0) * OW : NULL, 1, rb * OW);
     }
 }
 
@@ -754,7 +858,7 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
  * contiguous run of y, so the stage goes to NCHW in VLEN x VLEN register transposes. */
 static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g,
                               const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
-                              long rt, T *scratch)
+                              long rt, T *scratch, FN(prefetcher) *pf)
 {
     const int MP = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, PW = p->PW, PR = p->PROWS, OW = p->OW, P = p->P;
@@ -776,6 +880,7 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
     FN(fill_phase_planes)(p, x_ng, oh0, planes, block + VLEN * VLEN);
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, MP + 64);
 
+    const int epi = (r_ng != NULL || p->act != GCONV_ACT_NONE);
     for (long oc0 = m_begin; oc0 < m_end; oc0 += NR) {
         const long n_oc = (m_end - oc0 < NR) ? m_end - oc0 : NR;
         const T *A = w_g + (oc0 / NR) * K * NR;
@@ -783,9 +888,11 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
             for (long c = 0; c < NR; c++) bias_pad[c] = c < n_oc ? b_g[oc0 + c] : (T)0;
         /* a ragged last tile of a row spills into the next row's pixels, computed later */
         for (long r = 0; r < rb; r++)
-            for (long ow0 = 0; ow0 < OW; ow0 += MP)
+            for (long ow0 = 0; ow0 < OW; ow0 += MP) {
+                FN(pf_step)(pf);
                 ukrc(K, A, planes + r * PW + ow0, off, stage + (r * OW + ow0) * NR,
                      b_g ? bias_pad : NULL);
+            }
         /* pixel-major -> NCHW: channel c's outputs are y[c][oh0*OW, oh0*OW + Q) */
         for (long c0 = 0; c0 < n_oc; c0 += VLEN) {
             const long n_ch = (n_oc - c0 < VLEN) ? n_oc - c0 : VLEN;
@@ -800,7 +907,7 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
                         for (long i = 0; i < n_px; i++) y_c[c * P + q0 + i] = block[c * VLEN + i];
                 }
             }
-            for (long c = 0; c < n_ch; c++)
+            for (long c = 0; c < n_ch && epi; c++)
                 FN(epilogue_block)(p, y_c + c * P, Q, r_ng ? r_ng + (oc0 + c0 + c) * P + oh0 * OW : NULL, 1, Q);
         }
     }
@@ -815,10 +922,8 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
 static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const T *bias,
                           const T *res, T *y, long task, T *scratch)
 {
-    const long per_img_g = p->n_mblocks * p->n_ptiles;
-    const long ng = task / per_img_g, rest = task % per_img_g;
-    const long mb = rest / p->n_ptiles, pt = rest % p->n_ptiles;
-    const long n = ng / p->G, g = ng % p->G;
+    long n, g, mb, pt;
+    FN(task_pos)(p, task, &n, &g, &mb, &pt);
     const T *x_ng = x + (n * p->C_in + g * p->CG) * p->H * p->W;
     T *y_ng = y + (n * p->C_out + g * p->M) * p->P;
     const T *r_ng = res ? res + (n * p->C_out + g * p->M) * p->P : NULL;
@@ -826,12 +931,24 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
     const T *b_g = bias ? bias + g * p->M : NULL;
     const long m_begin = mb * p->MB;
     const long m_end = (m_begin + p->MB < p->M) ? m_begin + p->MB : p->M;
-    if (p->direct_b)
+    if (p->direct_b) {
         FN(pointwise_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
-    else if (p->oc_vec)
-        FN(phase_task_cv)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
-    else
-        FN(phase_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
+        return;
+    }
+    /* micro-kernel calls of this task, to spread the next task's prefetches over */
+    const long oh0 = pt * p->NC, rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
+    const long mblk = m_end - m_begin;
+    FN(prefetcher) pf;
+    if (p->oc_vec) {
+        FN(pf_init)(&pf, p, x, y, task,
+                    FN(ceil_div)(mblk, p->panel_w) * rb * FN(ceil_div)(p->OW, p->MR));
+        FN(phase_task_cv)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch, &pf);
+    } else {
+        const long qn = (rb - 1) * p->PW + p->OW, NR = (long)p->NV * VLEN;
+        FN(pf_init)(&pf, p, x, y, task,
+                    FN(ceil_div)(p->K, p->KC) * FN(ceil_div)(qn, NR) * FN(ceil_div)(mblk, p->MR));
+        FN(phase_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch, &pf);
+    }
 }
 
 #undef OFFSET_ELEMS

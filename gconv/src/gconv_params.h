@@ -47,6 +47,8 @@ typedef struct {
     long PW, PROWS, QPAD;      /* phase-plane path: wide row length, plane rows, staging row */
     long scratch_elems;        /* per-thread scratch, in elements */
     int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
+    long pf_stride;            /* phase planes: tasks from one task to the same thread's next
+                                  (~n_threads under the dynamic schedule): what to prefetch */
 } gconv_params;
 
 #endif
