@@ -344,7 +344,10 @@ def format_table(report):
     from . import _layers
     for name in _layers.PEERS:
         if name not in peers:
-            lines.append(f"{name} is missing: not timed ({INSTALL_HINT[name]} to compare)")
+            if _layers.peer_available(name):
+                lines.append(f"{name} is installed but was not asked for (--peers): not timed")
+            else:
+                lines.append(f"{name} is missing: not timed ({INSTALL_HINT[name]} to compare)")
     lines.append(f"median us per call over up to {s['rounds']} interleaved rounds; "
                  f"ratio = peer us / gconv us (> 1: gconv is faster); % peak of "
                  f"threads x per-core peak")
