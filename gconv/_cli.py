@@ -198,12 +198,23 @@ def _stats(samples):
 # ---------------------------------------------------------------------------------------
 # bench
 
-def machine_info(peers, peak_iters):
+def measure_fma_peak(peak_iters, trials=5):
+    """This core's FMA peak (GFLOP/s) for the running ISA, 0.0 for the generic one: the best
+    of a few short trials, as a shared core has slow phases (a single long trial that falls
+    in one made every "% peak" of a run read high)."""
     import gconv
     from . import _isa, _kernels
+    level = _isa.ISA_NAMES.index(gconv.get_isa())
+    if level == 0:
+        return 0.0
+    return max(_kernels.fma_peak_gflops(level, max(1, peak_iters // trials))
+               for _ in range(trials))
+
+
+def machine_info(peers, peak_iters):
+    import gconv
     isa = gconv.get_isa()
-    level = _isa.ISA_NAMES.index(isa)
-    peak = _kernels.fma_peak_gflops(level, peak_iters) if level > 0 else 0.0
+    peak = measure_fma_peak(peak_iters)
     info = {
         "cpu": _cpu_model(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -307,6 +318,13 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
                 done += 1
     if progress:
         progress(done, total, "done")
+    # measured again at the end, the better of the two: a slow phase at the start alone
+    # would otherwise skew every row's "% peak"
+    if peak:
+        peak = max(peak, measure_fma_peak(settings["peak_iters"]))
+        machine["fma_peak_gflops_per_core"] = peak
+        for r in results:
+            r["pct_peak"] = 100.0 * r["gflops"] / (peak * r["threads"])
     geomean = {}
     for threads in thread_counts:
         rows = [r for r in results if r["threads"] == threads]
