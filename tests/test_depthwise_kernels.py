@@ -4,7 +4,8 @@ reference, on every SIMD variant this CPU runs and both dtypes.
 The cases reach each code path of the kernels: the unrolled 3x3/5x5/7x7 kernels at
 stride 1 and 2 (and 3x3 at dilation 2), the generic kernel (non-square kernels, other
 strides and dilations), depth multipliers 1..3 (the paired-channel loop and its odd
-remainder), row mode and plane mode (stride 1 with OW == W narrower than a vector), rows
+remainder), row mode, plane mode (stride 1 with OW == W narrower than a vector) and lanes
+mode (3x3 stride 1 on small planes, channels in the vector lanes), rows
 shorter than a vector, ragged row ends, input smaller than the kernel, sub-blocks, group
 blocks and row splits across threads, every fused activation and the residual.
 """
@@ -109,6 +110,20 @@ CASES = [
     # many small channels: several groups per task
     case(2, 64, 9, 20, 3, padding=1, mult=2, note="group blocks"),
     case(1, 200, 6, 6, 3, padding=1, note="group blocks plane"),
+    # lanes mode (3x3, stride 1, same padding, small planes, >= VLEN channels): channels
+    # in the vector lanes; channel counts that are / are not multiples of 16 and 8, plane
+    # sizes that are not multiples of a vector (the last pixel block pulled back)
+    case(1, 32, 7, 7, 3, padding=1, note="lanes"),
+    case(2, 24, 7, 7, 3, padding=1, note="lanes"),
+    case(1, 21, 14, 14, 3, padding=1, bias=False, note="lanes"),
+    case(2, 48, 14, 14, 3, padding=1, note="lanes"),
+    case(1, 19, 5, 5, 3, padding=1, note="lanes"),
+    case(2, 17, 9, 11, 3, padding=1, bias=False, note="lanes"),
+    case(1, 40, 13, 6, 3, padding=1, note="lanes"),
+    case(1, 16, 4, 4, 3, padding=1, note="lanes one pixel block"),
+    case(1, 18, 16, 16, 3, padding=1, note="lanes"),
+    case(1, 33, 3, 3, 3, padding=1, note="lanes at VLEN 8"),
+    case(3, 9, 2, 5, 3, padding=1, note="lanes at VLEN 8"),
 ]
 
 
@@ -165,13 +180,15 @@ EPILOGUE_CASES = [
     dict(N=1, C=2, H=9, W=7, KH=5, KW=5, stride=1, padding=2, dilation=1, mult=1, bias=True),
     dict(N=2, C=2, H=13, W=29, KH=3, KW=3, stride=2, padding=1, dilation=1, mult=1, bias=False),
     dict(N=1, C=2, H=10, W=26, KH=2, KW=3, stride=1, padding=1, dilation=1, mult=3, bias=True),
+    dict(N=2, C=20, H=7, W=7, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1, bias=True),
 ]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS, ids=str)
 @pytest.mark.parametrize("residual", [False, True], ids=["", "residual"])
 def test_epilogue(activation, residual):
-    """Residual and activation fused after the convolution (row mode, plane mode, generic)."""
+    """Residual and activation fused after the convolution (row, plane and lanes mode,
+    generic)."""
     for cfg, isa, dtype in itertools.product(EPILOGUE_CASES, ISAS, DTYPES):
         _check(cfg, dtype, isa, activation=activation, residual=residual, seed=1)
 
@@ -191,6 +208,8 @@ THREAD_CASES = [
     dict(N=1, C=6, H=300, W=12, KH=7, KW=7, stride=1, padding=3, dilation=1, mult=1),  # plane
     dict(N=1, C=600, H=12, W=12, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # plane
     dict(N=3, C=96, H=20, W=20, KH=3, KW=3, stride=1, padding=2, dilation=2, mult=2),
+    dict(N=1, C=1200, H=7, W=7, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
+    dict(N=2, C=201, H=14, W=14, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
 ]
 
 
@@ -235,25 +254,32 @@ def _blocking(N, C, H, W, k, stride=1, padding=0, dilation=1, mult=1, dtype=np.f
     return _dispatch.DEPTHWISE.make_plan(problem, level, n_threads).blocking
 
 
-@pytest.mark.parametrize("shape,kernel_id,plane", [
-    ((1, 4, 30, 40, 3, 1, 1, 1), (3, 1, 1), False),
-    ((1, 4, 30, 40, 3, 2, 1, 1), (3, 2, 1), False),
-    ((1, 4, 30, 40, 3, 1, 2, 2), (3, 1, 2), False),
-    ((1, 4, 30, 40, 5, 1, 2, 1), (5, 1, 1), False),
-    ((1, 4, 30, 40, 5, 2, 2, 1), (5, 2, 1), False),
-    ((1, 4, 30, 40, 7, 1, 3, 1), (7, 1, 1), False),
-    ((1, 4, 30, 40, 7, 2, 3, 1), (7, 2, 1), False),
-    ((1, 4, 30, 40, 4, 1, 1, 1), "generic", False),
-    ((1, 4, 30, 40, 3, 3, 1, 1), "generic", False),
-    ((1, 4, 7, 7, 3, 1, 1, 1), (3, 1, 1), True),
-    ((1, 4, 7, 7, 5, 1, 4, 2), "generic", True),
+@pytest.mark.parametrize("shape,kernel_id,plane,lanes", [
+    ((1, 4, 30, 40, 3, 1, 1, 1), (3, 1, 1), False, False),
+    ((1, 4, 30, 40, 3, 2, 1, 1), (3, 2, 1), False, False),
+    ((1, 4, 30, 40, 3, 1, 2, 2), (3, 1, 2), False, False),
+    ((1, 4, 30, 40, 5, 1, 2, 1), (5, 1, 1), False, False),
+    ((1, 4, 30, 40, 5, 2, 2, 1), (5, 2, 1), False, False),
+    ((1, 4, 30, 40, 7, 1, 3, 1), (7, 1, 1), False, False),
+    ((1, 4, 30, 40, 7, 2, 3, 1), (7, 2, 1), False, False),
+    ((1, 4, 30, 40, 4, 1, 1, 1), "generic", False, False),
+    ((1, 4, 30, 40, 3, 3, 1, 1), "generic", False, False),
+    ((1, 4, 7, 7, 3, 1, 1, 1), (3, 1, 1), True, False),     # fewer channels than a vector
+    ((1, 4, 7, 7, 5, 1, 4, 2), "generic", True, False),
+    ((1, 32, 7, 7, 3, 1, 1, 1), (3, 1, 1), False, True),
+    ((1, 40, 14, 14, 3, 1, 1, 1), (3, 1, 1), False, True),
+    ((1, 32, 7, 7, 5, 1, 2, 1), (5, 1, 1), True, False),     # lanes mode: 3x3 only
+    ((1, 32, 30, 30, 3, 1, 1, 1), (3, 1, 1), False, False),  # lanes mode: planes <= 16x16
 ])
-def test_kernel_selection(shape, kernel_id, plane):
+def test_kernel_selection(shape, kernel_id, plane, lanes):
     """The shapes the specialised kernels are for do get them (so the tests above that use
     these shapes exercise the unrolled code, not only the generic loop)."""
     N, C, H, W, k, s, p, d = shape
     blk = _blocking(N, C, H, W, k, s, p, d)
     assert blk["MR"] == KERNEL_IDS[kernel_id]
+    # lanes mode (channels in the vector lanes): AVX2 and AVX-512, >= VLEN channels
+    lanes = lanes and blk["VLEN"] >= 8 and C >= blk["VLEN"]
+    assert blk["channel_vectors"] == lanes
     # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
     assert blk["direct_b"] == (plane and W < blk["VLEN"])
 

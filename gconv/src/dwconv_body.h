@@ -3,7 +3,8 @@
  * conv_gemm_body.h, with the same T / VLEN / VREGS / FN macros; conv_gemm_body.h comes
  * first, so FN(vec), FN(uvec) and FN(epilogue_block) exist here.
  *
- * Everything is vectorised along the output width. Two modes:
+ * Row and plane mode are vectorised along the output width, lanes mode across channels.
+ * Three modes:
  *
  * Row mode (the general one)
  *   task      = (image n, block of MB groups, block of NC output rows). A task writes only
@@ -43,6 +44,23 @@
  *   row (the left/right padding) are masked per lane from the lane's column f mod W. A
  *   vector thus covers several short rows, and the output is written straight to y.
  *
+ * Lanes mode (3x3, stride 1, "same" padding, M == 1, planes of at least a vector of pixels
+ * and at most 16x16, at least VLEN channels; AVX2 and AVX-512)
+ *   Small planes waste lanes and need a misaligned load per FMA in the other modes, so here
+ *   a vector holds one pixel of VLEN channels (oneDNN's nChw16c, per block in scratch).
+ *   task      = (image n, MB channels: blocks of VLEN). Per block: VLEN x VLEN transposes
+ *               put the channels' pixels, VLEN at a time, into a zero-bordered grid of
+ *               (H+2) x (W+2) pixel vectors (the border is zero from the start and never
+ *               written); 9 weight vectors (tap t of each channel) and a bias vector;
+ *               register tiles of 2 rows x up to 7 columns (AVX2: 4) accumulate the taps
+ *               from aligned grid loads, no masks, each loaded vector feeding up to 6 FMAs;
+ *               the results go to a pixel-major stage, transposed back into the NCHW output
+ *               planes; the epilogue on the stage (activation alone: elementwise, all
+ *               lanes at once) or per channel after the transposes (with a residual). The plane's last pixel block is
+ *               pulled back to end at H*W (rewrites equal values); a last block of fewer
+ *               than VLEN channels reads the last valid channel again in the empty lanes
+ *               and stores those lanes to a throw-away vector.
+ *
  * Epilogue: bias seeds the accumulators; the residual and the activation run over each
  * strip's rows right after they are stored (still in L1).
  *
@@ -57,6 +75,7 @@
  *   NC   output rows per task              n_ptiles    row blocks per (image, group block)
  *   MB   groups per task                   n_mblocks   group blocks per image
  *   KC   output rows per sub-block (SB)    direct_b    1: plane mode
+ *   oc_vec  1: lanes mode (MB is then a multiple of VLEN)
  *   MR   kernel id (DW_K_*)                NV          output channels per strip (1 or 2)
  */
 
@@ -683,6 +702,182 @@ static const FN(dw_plane_fn) FN(dw_plane_kernels)[DW_N_KERNELS][2] = {
     {FN(dw_plane_gen_m1), FN(dw_plane_gen_m2)},
 };
 
+/* --- lanes mode ----------------------------------------------------------------------- */
+
+/* Output columns per register tile: RB (1 or 2) rows x NB columns of accumulators, plus the
+ * 9 weight vectors and the input vector being used: 2*7 + 9 + 1 = 24 of 32 registers. */
+#define DW_LNB (VREGS >= 32 ? 7 : 4)
+
+/* VLEN x VLEN transpose: row i is read at s[i] (s NULL: at s0 + i*lds) and column i
+ * written to d[i] (d NULL: at d0 + doff[i]); any addresses, several d[i] may be the same
+ * throw-away vector. Same butterfly as transpose_block. */
+DW_INLINE void FN(dw_tr)(const T *const *s, const T *s0, long lds, T *const *d, T *d0,
+                         const int *doff)
+{
+    DW_VEC r[VLEN];
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) r[i] = DW_LOADU(s ? s[i] : s0 + i * lds);
+    const FN(ivec) iota = FN(iota)();
+#pragma GCC unroll 4
+    for (int b = 1; b < VLEN; b *= 2) {
+        const FN(ivec) up = (FN(ivec))((iota & (ITYPE)b) != 0) & (ITYPE)(VLEN - b);
+        const FN(ivec) lo_mask = iota + up, hi_mask = iota + up + (ITYPE)b;
+#pragma GCC unroll 16
+        for (int i = 0; i < VLEN; i++) {
+            if (i & b) continue;
+            DW_VEC a = r[i], c = r[i + b];
+            r[i] = __builtin_shuffle(a, c, lo_mask);
+            r[i + b] = __builtin_shuffle(a, c, hi_mask);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) DW_STOREU(d ? d[i] : d0 + doff[i], r[i]);
+}
+
+/* One register tile of lanes mode: RB output rows x NB output columns, VLEN channels per
+ * vector. g: the padded grid at the tile's first output (its top-left tap), gp elements
+ * between grid rows; o: the stage at the tile's first output, op elements between output
+ * rows. Every output: bias, then taps kh ascending, kw ascending (input row i = r + kh,
+ * column c = j + kw, both loops ascending). */
+DW_INLINE void FN(dw_lanes_tile)(const int RB, const int NB, const T *restrict g, long gp,
+                                 const DW_VEC *restrict wv, DW_VEC bv, T *restrict o, long op)
+{
+    DW_VEC acc[2][DW_LNB];
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) acc[r][j] = bv;
+#pragma GCC unroll 4
+    for (int i = 0; i < RB + 2; i++) {
+        const T *gr = g + i * gp;
+        DW_OPAQUE(gr);
+#pragma GCC unroll 10
+        for (int c = 0; c < NB + 2; c++) {
+            DW_VEC xv = *(const DW_VEC *)(gr + c * VLEN);
+            DW_IN_REG(xv);
+#pragma GCC unroll 2
+            for (int r = 0; r < RB; r++) {
+                const int kh = i - r;
+                if (kh < 0 || kh > 2) continue;
+#pragma GCC unroll 3
+                for (int kw = 0; kw < 3; kw++) {
+                    const int j = c - kw;
+                    if (j < 0 || j >= NB) continue;
+                    acc[r][j] += wv[kh * 3 + kw] * xv;
+                }
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < RB; r++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NB; j++) *(DW_VEC *)(o + r * op + j * VLEN) = acc[r][j];
+}
+
+/* RB output rows of lanes mode, the whole width: tiles of DW_LNB columns, then one of the
+ * remaining columns. */
+DW_INLINE void FN(dw_lanes_rows)(const int RB, const T *g, long gp, const DW_VEC *wv,
+                                 DW_VEC bv, T *o, long op, long OW)
+{
+    long ow = 0;
+    for (; ow + DW_LNB <= OW; ow += DW_LNB)
+        FN(dw_lanes_tile)(RB, DW_LNB, g + ow * VLEN, gp, wv, bv, o + ow * VLEN, op);
+    g += ow * VLEN;
+    o += ow * VLEN;
+    switch (OW - ow) {
+#define DW_LCASE(k)                                                                         \
+    case k:                                                                                 \
+        if (k < DW_LNB) FN(dw_lanes_tile)(RB, k < DW_LNB ? k : 1, g, gp, wv, bv, o, op);    \
+        break;
+    DW_LCASE(1) DW_LCASE(2) DW_LCASE(3) DW_LCASE(4) DW_LCASE(5) DW_LCASE(6)
+#undef DW_LCASE
+    default: break;
+    }
+}
+
+/* Lanes mode (see the top comment): image n, channels [c0, c1), blocks of VLEN channels
+ * (c0 a multiple of VLEN). Scratch: the zero-padded grid of (OH+2) x (OW+2) pixel vectors
+ * (its border is zero from the start and never written), the 9 weight vectors, the bias
+ * vector, the output stage (OH*OW pixel vectors) and a throw-away vector. */
+static void FN(dw_lanes_task)(const gconv_params *p, const T *x, const T *w, const T *bias,
+                              const T *res, T *y, long n, long c0, long c1, T *scratch)
+{
+    const long H = p->H, W = p->W, HW = H * W, G = p->G, KK = 9;
+    const long gp = (W + 2) * VLEN;
+    T *grid = scratch;
+    T *wts = grid + (H + 2) * gp;
+    T *bv = wts + KK * VLEN;
+    T *stage = bv + VLEN;
+    T *dummy = stage + HW * VLEN;
+    const int epi = res != NULL || p->act != GCONV_ACT_NONE;
+    const T *s[VLEN];
+    T *d[VLEN];
+    /* where pixel q goes in the grid (the same for every block) */
+    int goff[16 * 16];
+    for (long oh = 0, q = 0; oh < H; oh++)
+        for (long ow = 0; ow < W; ow++, q++) goff[q] = (int)((oh + 1) * gp + (ow + 1) * VLEN);
+    for (long cb = c0; cb < c1; cb += VLEN) {
+        const long nc = c1 - cb < VLEN ? c1 - cb : VLEN;
+        /* missing channels (nc < VLEN) read the last valid one's values: finite, unused */
+        const T *xc = x + (n * G + cb) * HW;
+        for (long q0 = 0; q0 < HW; q0 += VLEN) {
+            const long qs = q0 + VLEN <= HW ? q0 : HW - VLEN;    /* last block pulled back */
+            if (nc == VLEN) {
+                FN(dw_tr)(NULL, xc + qs, HW, NULL, grid, goff + qs);
+            } else {
+                for (int i = 0; i < VLEN; i++) s[i] = xc + (i < nc ? i : nc - 1) * HW + qs;
+                FN(dw_tr)(s, NULL, 0, NULL, grid, goff + qs);
+            }
+        }
+        /* weights: vector t = tap t of the block's channels */
+        for (long t0 = 0; t0 < KK; t0 += VLEN) {
+            if ((cb + nc - 1) * KK + t0 + VLEN <= G * KK) {
+                for (int i = 0; i < VLEN; i++) {
+                    s[i] = w + (cb + (i < nc ? i : nc - 1)) * KK + t0;
+                    d[i] = t0 + i < KK ? wts + (t0 + i) * VLEN : dummy;
+                }
+                FN(dw_tr)(s, NULL, 0, d, NULL, NULL);
+            } else {            /* the last block: the loads would run past w */
+                for (long t = t0; t < KK && t < t0 + VLEN; t++)
+                    for (int i = 0; i < VLEN; i++)
+                        wts[t * VLEN + i] = w[(cb + (i < nc ? i : nc - 1)) * KK + t];
+            }
+        }
+        for (int i = 0; i < VLEN; i++) bv[i] = bias ? bias[cb + (i < nc ? i : nc - 1)] : (T)0;
+        DW_VEC wv[9];
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++) wv[t] = *(const DW_VEC *)(wts + t * VLEN);
+        const DW_VEC b = *(const DW_VEC *)bv;
+        /* row pairs (and a last single row); after each, the activation on its stage rows
+         * (alone, it is elementwise: all lanes at once) and the transposes out of the
+         * pixel blocks it completes, interleaved with the FMAs of the next rows. The last
+         * pixel block is pulled back to end at H*W (rewrites equal values). */
+        T *yc = y + (n * G + cb) * HW;
+        long qo = 0;                    /* next pixel block to transpose out */
+        for (long oh = 0; oh < H;) {
+            const long rb = oh + 2 <= H ? 2 : 1;
+            T *so = stage + oh * W * VLEN;
+            if (rb == 2) FN(dw_lanes_rows)(2, grid + oh * gp, gp, wv, b, so, W * VLEN, W);
+            else FN(dw_lanes_rows)(1, grid + oh * gp, gp, wv, b, so, W * VLEN, W);
+            if (epi && res == NULL) FN(dw_epilogue)(p, so, NULL, rb * W * VLEN);
+            oh += rb;
+            const long done = oh * W;
+            for (; qo < HW && (qo + VLEN <= done || done == HW); qo += VLEN) {
+                const long qs = qo + VLEN <= HW ? qo : HW - VLEN;
+                if (nc == VLEN) {
+                    FN(transpose_block)(stage + qs * VLEN, VLEN, yc + qs, HW);
+                    continue;
+                }
+                for (int i = 0; i < VLEN; i++) d[i] = i < nc ? yc + i * HW + qs : dummy;
+                FN(dw_tr)(NULL, stage + qs * VLEN, VLEN, d, NULL, NULL);
+            }
+        }
+        if (res != NULL)        /* the residual is NCHW: per channel, after the transposes */
+            for (long i = 0; i < nc; i++)
+                FN(dw_epilogue)(p, yc + i * HW, res + (n * G + cb + i) * HW, HW);
+    }
+}
+
 /* --- geometry and plan ---------------------------------------------------------------- */
 
 static long FN(dw_round)(long n) { return (n + VLEN - 1) / VLEN * VLEN; }
@@ -719,10 +914,43 @@ static long FN(dw_plane_elems)(const gconv_params *p)
            (p->KW - 1) * p->DW;
 }
 
+/* Lanes mode: 3x3, stride 1, "same" padding, one output channel per input channel, small
+ * planes (at least a vector of pixels, rows of at most 16) and at least VLEN channels. */
+static int FN(dw_use_lanes)(const gconv_params *p)
+{
+    return DW_SPECIALISE && p->M == 1 && p->KH == 3 && p->KW == 3 && p->SH == 1 &&
+           p->SW == 1 && p->DH == 1 && p->DW == 1 && p->PT == 1 && p->PL == 1 &&
+           p->OH == p->H && p->OW == p->W && p->H * p->W >= VLEN && p->W <= 16 &&
+           p->H <= 16 && p->G >= VLEN;
+}
+
 static void FN(dw_plan)(gconv_params *p, int n_threads)
 {
     p->vlen = VLEN;
     p->zero_scratch = 1;     /* the tasks never write the padding (see dw_fill_row) */
+    p->oc_vec = FN(dw_use_lanes)(p);
+    if (p->oc_vec) {
+        p->MR = FN(dw_kernel_id)(p);
+        p->direct_b = 0;
+        p->NV = 1;
+        p->KC = p->NC = p->OH;
+        p->n_ptiles = 1;
+        p->scratch_elems = ((p->H + 2) * (p->W + 2) + 9 + 1 + p->H * p->W + 1) * VLEN;
+        /* blocks of VLEN channels per task: ~64 K multiply-adds, >= 4 tasks per thread
+         * where the problem allows it (any split gives the same results: every channel
+         * is computed the same way in whichever lane and block it lands) */
+        const long work_blk = (long)VLEN * p->OH * p->OW * 9;
+        long nb = (65536 + work_blk - 1) / work_blk;
+        const long blocks = (p->G + VLEN - 1) / VLEN;
+        const long max_nb = p->N * blocks / (4L * n_threads);
+        if (nb > max_nb) nb = max_nb;
+        if (nb < 1) nb = 1;
+        if (nb > blocks) nb = blocks;
+        p->MB = nb * VLEN;
+        p->n_mblocks = (blocks + nb - 1) / nb;
+        p->n_tasks = p->N * p->n_mblocks;
+        return;
+    }
     p->MR = FN(dw_kernel_id)(p);
     p->direct_b = FN(dw_use_plane)(p);
     /* channels per strip: pairs when M >= 2 and the kernel has a pair variant */
@@ -878,6 +1106,10 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
     const long H = p->H, W = p->W, OW = p->OW, M = p->M, KK = p->KH * p->KW, SB = p->KC;
     const long plane = p->OH * OW;
 
+    if (p->oc_vec) {
+        FN(dw_lanes_task)(p, x, w, bias, res, y, n, g0, g1, scratch);
+        return;
+    }
     if (!p->direct_b) {
         const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->MR];
         const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;
@@ -992,6 +1224,7 @@ static void FN(dw_task)(const gconv_params *p, const T *x, const T *w, const T *
 #undef DW_NV2
 #undef DW_E
 #undef DW_KERNEL
+#undef DW_LNB
 #undef DW_COL_ADVANCE
 #undef DW_PLANE_KERNEL
 #undef DW_SPECIALISE
