@@ -183,6 +183,16 @@ def _execute(cp, input, weight, bias, residual, out, prepared_weight=None):
     return np.ascontiguousarray(y) if cp.layout == "NHWC" else y
 
 
+def _run_lean(cp, input, prepared_weight, bias):
+    """The common case, kept lean: a simple CallPlan (see is_simple) with a kernel, no
+    residual, no out; bias None or C-contiguous of the problem's dtype. The arrays' types
+    and dtypes are part of the callers' cache keys, so nothing is checked here."""
+    dtype = cp.problem.dtype
+    y = np.empty(cp.user_output_shape, dtype=dtype)
+    cp.kernel_plan.run(_contiguous(input, dtype), prepared_weight, bias, None, y)
+    return y
+
+
 _call_plans = {}
 _CACHE_LIMIT = 512
 
@@ -239,13 +249,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     cp = _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
                     padding_mode, layout, algorithm)
     if cp.is_simple and residual is None and out is None and cp.kernel_plan is not None:
-        # the common case, kept lean: the arrays' types and dtypes are part of the cache key
-        p = cp.problem
-        x = _contiguous(input, p.dtype)
-        y = np.empty(cp.user_output_shape, dtype=p.dtype)
-        w = cp.impl.prepare_weight(cp.kernel_plan, _contiguous(weight, p.dtype))
-        cp.kernel_plan.run(x, w, None if bias is None else _contiguous(bias, p.dtype), None, y)
-        return y
+        dtype = cp.problem.dtype
+        w = cp.impl.prepare_weight(cp.kernel_plan, _contiguous(weight, dtype))
+        return _run_lean(cp, input, w, None if bias is None else _contiguous(bias, dtype))
     if residual is not None:
         residual = _check_residual(residual, cp)
     if out is not None:
@@ -411,10 +417,7 @@ class Conv2d:
                 self._plans[key] = entry
         cp, packed = entry
         if residual is None and out is None and packed is not None and cp.is_simple:
-            dtype = cp.problem.dtype     # the input's: it is part of the key
-            y = np.empty(cp.user_output_shape, dtype=dtype)
-            cp.kernel_plan.run(_contiguous(input, dtype), packed, self._bias, None, y)
-            return y
+            return _run_lean(cp, input, packed, self._bias)    # the layer's own copy
         if residual is not None:
             residual = _check_residual(residual, cp)
         if out is not None:

@@ -425,14 +425,11 @@ static const ITYPE FN(iota_tab)[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 typedef ITYPE FN(uivec) __attribute__((vector_size(VLEN * sizeof(T)), aligned(sizeof(T)), may_alias));
 static inline FN(ivec) FN(iota)(void) { return (FN(ivec))(*(const FN(uivec) *)FN(iota_tab)); }
 
-/* dst (VLEN x VLEN, rows ldd apart) = transpose of src (VLEN x VLEN, rows lds apart):
- * log2(VLEN) butterfly stages of two-input shuffles; stage b swaps the b x b off-diagonal
- * sub-blocks of every 2b x 2b block. */
-static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
+/* r (VLEN vectors) = its transpose, in registers: log2(VLEN) butterfly stages of
+ * two-input shuffles; stage b swaps the b x b off-diagonal sub-blocks of every 2b x 2b
+ * block. */
+static inline __attribute__((always_inline)) void FN(transpose_regs)(VEC *r)
 {
-    VEC r[VLEN];
-#pragma GCC unroll 16
-    for (int i = 0; i < VLEN; i++) r[i] = LOADU(src + i * lds);
     const FN(ivec) iota = FN(iota)();
 #pragma GCC unroll 4
     for (int b = 1; b < VLEN; b *= 2) {
@@ -448,6 +445,15 @@ static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
             r[i + b] = __builtin_shuffle(a, c, hi_mask);
         }
     }
+}
+
+/* dst (VLEN x VLEN, rows ldd apart) = transpose of src (VLEN x VLEN, rows lds apart). */
+static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
+{
+    VEC r[VLEN];
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) r[i] = LOADU(src + i * lds);
+    FN(transpose_regs)(r);
 #pragma GCC unroll 16
     for (int i = 0; i < VLEN; i++) STOREU(dst + i * ldd, r[i]);
 }
