@@ -20,6 +20,8 @@ CASES = [
     ("direct_b", 2, 24, 9, 13, 40, 2, 1, 1, 0, 1, "direct"),
     ("pixel_vectors_small_M", 1, 32, 23, 29, 32, 8, 3, 1, 1, 1, "pixel"),
     ("pixel_vectors_stride2", 1, 16, 30, 30, 16, 2, 3, 2, 1, 1, "pixel"),
+    ("pixel_vectors_k_blocks", 1, 32, 20, 37, 4, 1, 3, 1, 1, 1, "pixel"),    # K 288 in 4 blocks
+    ("pixel_vectors_ragged_m", 2, 48, 12, 40, 11, 1, 3, 1, 1, 1, "pixel"),   # panels 4, 4, 3
     ("channel_vectors", 2, 64, 7, 7, 64, 2, 3, 1, 1, 1, "channel"),
     ("channel_vectors_dilated", 1, 48, 15, 11, 96, 1, 3, 1, 2, 2, "channel"),
     ("channel_vectors_5x5", 1, 32, 13, 13, 64, 1, 5, 1, 2, 1, "channel"),
@@ -58,6 +60,9 @@ def test_each_feed_matches_the_reference(case, dtype, restore_isa_threads):
         plan = impl.make_plan(prob, gconv._isa.isa_level(), 1)
         if isa == "avx512":      # the tile shapes below are AVX-512's
             assert feed_of(plan) == feed, (name, plan.blocking)
+            # pixel tiles go straight into the output (masked stores) when rows hold a vector
+            vlen = plan.blocking["VLEN"]
+            assert plan.blocking["direct_out"] == (feed == "pixel" and prob.output_shape[-1] >= vlen)
         outs = []
         for threads in (1, 2):
             gconv.set_num_threads(threads)
@@ -87,7 +92,8 @@ def test_scratch_is_bounded_by_cache_sized_tiles():
 
 
 # Plain outputs (no epilogue) go out in whole vectors that may run into the next output row
-# of the same task, and the next task's data is prefetched: both must stay inside the task.
+# of the same task, or by masked stores straight from the micro-kernel (AVX-512), and the
+# next task's data is prefetched: all must stay inside the task.
 # Outputs narrower than a vector, ragged row blocks and 2 threads (rows split over tasks),
 # written into the middle of a sentinel-filled buffer.
 EDGE_CASES = [
@@ -96,6 +102,7 @@ EDGE_CASES = [
     (2, 4, 17, 6, 4, 4, 3, 1, 1),       # depthwise-shaped groups, OW 6
     (1, 8, 23, 19, 8, 8, 3, 1, 1),      # OW 19: one full vector and a tail
     (3, 16, 31, 33, 16, 8, 3, 2, 1),    # stride 2
+    (1, 32, 20, 37, 4, 1, 3, 1, 1),     # written straight from the micro-kernel, K in blocks
     (1, 64, 9, 9, 64, 1, 3, 1, 1),      # channel vectors
 ]
 

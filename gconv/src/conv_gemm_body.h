@@ -28,6 +28,17 @@
  *   Rows of a panel beyond M are zero in A~; only m <= MR rows and n <= NR columns of C are
  *   written (edge tiles go through a small buffer). bias != NULL seeds the accumulators
  *   (first K block only); accumulate != 0 adds C's old value (later K blocks).
+ *
+ *   With a wide_map (phase planes, AVX-512 only), the NR columns are wide pixels
+ *   q0 .. q0+NR of the task's wide rows and C is the output itself: wide pixel q = r*PW + c
+ *   goes to C[r*OW + c] when c < OW and r < rows, and nowhere otherwise. A vector that
+ *   crosses a row end is written with two masked stores:
+ *
+ *      wide rows (PW)   | r: .. c .. OW-1  g g | r+1: 0 1 2 ..        g = garbage column
+ *      one vector             [ lo lanes   x x    hi lanes ]
+ *      output (OW)      | r: .. c .. OW-1 | r+1: 0 1 2 ..
+ *
+ *   so no staging tile and no copy pass (both are stores, ~2 cycles each on this core).
  */
 
 typedef T FN(vec) __attribute__((vector_size(VLEN * sizeof(T))));
@@ -44,10 +55,72 @@ typedef ITYPE FN(ivec) __attribute__((vector_size(VLEN * sizeof(T))));   /* shuf
 #define MR_MAX 14
 #define NV_MAX 8
 
+/* Where a tile's wide pixels go in the output (see the contract above). */
+typedef struct { long q0, PW, OW, rows; } FN(wide_map);
+
+#if VBYTES == 64
+#define HAVE_MASKED_STORES 1
+#if GCONV_F64
+typedef __mmask8 FN(mask);
+#define MASK_STORE(p, k, v) _mm512_mask_storeu_pd((p), (k), (__m512d)(v))
+#define MASK_LOAD(old, k, p) ((VEC)_mm512_mask_loadu_pd((__m512d)(old), (k), (p)))
+#else
+typedef __mmask16 FN(mask);
+#define MASK_STORE(p, k, v) _mm512_mask_storeu_ps((p), (k), (__m512)(v))
+#define MASK_LOAD(old, k, p) ((VEC)_mm512_mask_loadu_ps((__m512)(old), (k), (p)))
+#endif
+
+/* Store (or, accumulating, add into) the MR x NV tile acc at the output through the wide
+ * map: per vector, a plain store inside a row, else the lanes of row r (lo) and of row r+1
+ * (hi) by masked stores. Only rows i < m of the tile are written. */
+static inline __attribute__((always_inline)) void FN(store_wide)(
+    const int MR, const int NV, VEC acc[MR_MAX][NV_MAX], T *restrict C, long ldc, int m,
+    const FN(wide_map) *wm, int accumulate)
+{
+    const long PW = wm->PW, OW = wm->OW, rows = wm->rows;
+    long r = wm->q0 / PW, c = wm->q0 - r * PW;
+#pragma GCC unroll 16
+    for (int j = 0; j < NV; j++) {
+        if (r >= rows) break;                     /* past the task's rows: nothing to write */
+        T *lo_p = C + r * OW + c;
+        if (c + VLEN <= OW) {                     /* inside one row */
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++) {
+                if (i >= m) break;
+                T *d = lo_p + i * ldc;
+                STOREU(d, accumulate ? LOADU(d) + acc[i][j] : acc[i][j]);
+            }
+        } else {
+            const unsigned full = (1u << VLEN) - 1;
+            const unsigned lo = c < OW ? (1u << (OW - c)) - 1 : 0;
+            /* lanes l >= PW - c start row r+1, at output column l - (PW - c) */
+            const unsigned hi = (PW - c < VLEN && r + 1 < rows) ? full & ~((1u << (PW - c)) - 1) : 0;
+            T *hi_p = C + (r + 1) * OW + c - PW;
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; i++) {
+                if (i >= m) break;
+                VEC v = acc[i][j];
+                if (accumulate)
+                    v += MASK_LOAD(MASK_LOAD((VEC){0}, (FN(mask))lo, lo_p + i * ldc),
+                                   (FN(mask))hi, hi_p + i * ldc);
+                MASK_STORE(lo_p + i * ldc, (FN(mask))lo, v);
+                MASK_STORE(hi_p + i * ldc, (FN(mask))hi, v);
+            }
+        }
+        c += VLEN;
+        if (c >= PW) { c -= PW; r++; }
+    }
+}
+#undef MASK_STORE
+#undef MASK_LOAD
+#else
+#define HAVE_MASKED_STORES 0
+#endif
+
 static inline __attribute__((always_inline)) void FN(ukr_body)(
     const int MR, const int NV, long K, const T *restrict A, const T *restrict B,
     const long *restrict boff, T *restrict C, long ldc, int m, int n, const T *restrict bias,
-    int accumulate)
+    int accumulate, const FN(wide_map) *wm)
 {
     VEC acc[MR_MAX][NV_MAX];
 #pragma GCC unroll 16
@@ -68,6 +141,12 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
         }
         A += MR;
     }
+#if HAVE_MASKED_STORES
+    if (wm != NULL) {
+        FN(store_wide)(MR, NV, acc, C, ldc, m, wm, accumulate);
+        return;
+    }
+#endif
     if (m == MR && n == NV * VLEN) {
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
@@ -96,14 +175,14 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
 }
 
 typedef void (*FN(ukr_fn))(long, const T *, const T *, const long *, T *, long, int, int,
-                           const T *, int);
+                           const T *, int, const FN(wide_map) *);
 
 #define GCONV_UKR(MR_, NV_)                                                                 \
     static void FN(ukr_##MR_##x##NV_)(long K, const T *A, const T *B, const long *boff,        \
                                       T *C, long ldc, int m, int n, const T *bias,          \
-                                      int accumulate)                                       \
+                                      int accumulate, const FN(wide_map) *wm)               \
     {                                                                                       \
-        FN(ukr_body)(MR_, NV_, K, A, B, boff, C, ldc, m, n, bias, accumulate);              \
+        FN(ukr_body)(MR_, NV_, K, A, B, boff, C, ldc, m, n, bias, accumulate, wm);          \
     }
 
 /* The tile shapes compiled for this ISA: accumulators MR*NV leave registers for NV loads
@@ -374,6 +453,7 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
 {
     const long S = (long)sizeof(T);
     p->zero_scratch = 0;     /* every task writes what it reads */
+    p->direct_out = 0;
     p->direct_b = (!p->forbid_direct && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
                    p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
     if (p->direct_b) {
@@ -391,6 +471,8 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         p->PW = p->OW + (p->KW - 1) * p->DW / p->SW;
         FN(choose_tile)(p, p->OH * p->PW);
         FN(maybe_channel_vectors)(p);
+        /* a vector of wide pixels must span at most two output rows */
+        p->direct_out = HAVE_MASKED_STORES && !p->oc_vec && p->OW >= VLEN;
         const long NR = p->oc_vec ? p->MR : (long)p->NV * VLEN;   /* pixels per tile */
         const long halo = (p->KH - 1) * p->DH / p->SH;
         /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
@@ -398,8 +480,9 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         for (;;) {
             long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
             long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
-                                   : p->n_panels * p->MR *
-                                         FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
+                         : p->direct_out ? 0
+                                         : p->n_panels * p->MR *
+                                               FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
@@ -411,7 +494,7 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
         const long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
-                                     : p->MB * p->QPAD;
+                           : p->direct_out ? 0 : p->MB * p->QPAD;
         p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * FN(plane_stride)(p) +
                            NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
@@ -687,7 +770,7 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
                 const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
                 T *C = y_ng + m0 * P + p0 + j;
                 f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, B, bo, C, P, m, (int)n_cols,
-                  first && b_g ? b_g + m0 : NULL, !first);
+                  first && b_g ? b_g + m0 : NULL, !first, NULL);
                 if (last)
                     FN(epilogue_block)(p, C, P, r_ng ? r_ng + m0 * P + p0 + j : NULL, m, n_cols);
             }
@@ -818,35 +901,39 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     long *off = (long *)scratch;
     T *planes = scratch + OFFSET_ELEMS(K);
     const long PSTR = FN(plane_stride)(p), plane_elems = p->CG * SH * SW * PSTR;
-    T *stage = planes + plane_elems + NR + 64;
+    T *stage = planes + plane_elems + NR + 64;      /* unused with direct_out */
+    const int direct = p->direct_out;
 
     FN(tap_offsets)(p, off);
-    FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + p->MB * QPAD);
+    FN(fill_phase_planes)(p, x_ng, oh0, planes, stage + (direct ? 0 : p->MB * QPAD));
     FN(zero_slack)(planes, plane_elems / PSTR, PSTR, PR * PW, NR + 64);
 
+    FN(wide_map) wm = {0, PW, OW, rb};
     for (long k0 = 0; k0 < K; k0 += p->KC) {
         const long kc = (K - k0 < p->KC) ? K - k0 : p->KC;
         for (long j = 0; j < qn; j += NR) {
             const FN(ukr_fn) f = (qn - j >= NR) ? ukr : tail_ukr;
             const int ncols = (int)((qn - j >= NR) ? NR : tail_nr);
+            wm.q0 = j;
             for (long m0 = m_begin; m0 < m_end; m0 += MR) {
                 const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
                 FN(pf_step)(pf);
-                f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, planes + j, off + k0,
-                  stage + (m0 - m_begin) * QPAD + j, QPAD, m, ncols,
-                  (k0 == 0 && b_g) ? b_g + m0 : NULL, k0 > 0);
+                T *C = direct ? y_ng + (m0 * p->OH + oh0) * OW : stage + (m0 - m_begin) * QPAD + j;
+                f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, planes + j, off + k0, C,
+                  direct ? p->P : QPAD, m, ncols, (k0 == 0 && b_g) ? b_g + m0 : NULL, k0 > 0,
+                  direct ? &wm : NULL);
             }
         }
     }
-    /* wide rows -> output rows, then the epilogue while they are in L1. Output rows
-     * [oh0, oh0 + rb) of a channel are one run of y, copied in whole vectors: a row's last
-     * vector may run into the following rows, copied right after, but never past the run
-     * (beyond it is another task's output). */
+    /* wide rows -> output rows (unless written directly), then the epilogue while they are
+     * in L1. Output rows [oh0, oh0 + rb) of a channel are one run of y, copied in whole
+     * vectors: a row's last vector may run into the following rows, copied right after,
+     * but never past the run (beyond it is another task's output). */
     const int epi = (r_ng != NULL || p->act != GCONV_ACT_NONE);
     for (long m0 = m_begin; m0 < m_end; m0++) {
         const T *src = stage + (m0 - m_begin) * QPAD;
         T *dst = y_ng + (m0 * p->OH + oh0) * OW;
-        for (long r = 0; r < rb; r++) {
+        for (long r = 0; r < rb && !direct; r++) {
             const long room = (rb - r) * OW;
             long q = 0;
             for (; q < OW && q + VLEN <= room; q += VLEN)
@@ -968,3 +1055,4 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
 #undef N_UKRC
 #undef MP_MAX
 #undef FN_CEIL
+#undef HAVE_MASKED_STORES

@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <string.h>
 #include "gconv_params.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>     /* AVX-512 masked stores (conv_gemm_body.h: store_wide) */
+#endif
 
 enum { GCONV_ISA_GENERIC = 0, GCONV_ISA_AVX2 = 1, GCONV_ISA_AVX512 = 2, GCONV_N_ISA = 3 };
 

@@ -36,6 +36,8 @@ typedef struct {
     int forbid_direct;         /* set by the caller before planning: always use phase planes */
     int oc_vec;                /* phase planes, channel-vector tiles (MR pixels x NV vectors of
                                   output channels) instead of pixel-vector tiles */
+    int direct_out;            /* phase planes, pixel-vector tiles written straight into the
+                                  output through masked stores (no staging tile, no copy) */
     long panel_w;              /* output channels per packed weight panel: MR, or NV*VLEN */
     long KC;                   /* reduction block */
     long NC;                   /* pixels per task tile (multiple of NR = NV*VLEN) */
