@@ -25,6 +25,8 @@ CASES = [
     ("channel_vectors", 2, 64, 7, 7, 64, 2, 3, 1, 1, 1, "channel"),
     ("channel_vectors_dilated", 1, 48, 15, 11, 96, 1, 3, 1, 2, 2, "channel"),
     ("channel_vectors_5x5", 1, 32, 13, 13, 64, 1, 5, 1, 2, 1, "channel"),
+    # K = 198 and M = 50 fit whole vectors of neither: the weight panels' edges
+    ("channel_vectors_ragged", 1, 22, 9, 9, 50, 1, 3, 1, 1, 1, "channel"),
 ]
 
 

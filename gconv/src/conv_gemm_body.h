@@ -541,27 +541,39 @@ static inline void FN(transpose_block)(const T *src, long lds, T *dst, long ldd)
     for (int i = 0; i < VLEN; i++) STOREU(dst + i * ldd, r[i]);
 }
 
-/* wt (K x M) = transpose of w (M x K), whole VLEN x VLEN blocks vectorised, edges scalar. */
-static void FN(transpose)(const T *w, long M, long K, T *wt)
+/* wt (K x M, rows ldt apart) = transpose of w (M x K), whole VLEN x VLEN blocks
+ * vectorised, edges scalar. */
+static void FN(transpose)(const T *w, long M, long K, T *wt, long ldt)
 {
     const long Mb = M / VLEN * VLEN, Kb = K / VLEN * VLEN;
     for (long m = 0; m < Mb; m += VLEN)
-        for (long k = 0; k < Kb; k += VLEN) FN(transpose_block)(w + m * K + k, K, wt + k * M + m, M);
+        for (long k = 0; k < Kb; k += VLEN) FN(transpose_block)(w + m * K + k, K, wt + k * ldt + m, ldt);
     for (long m = 0; m < M; m++) {
         const long k0 = m < Mb ? Kb : 0;   /* rows already done have only the k edge left */
-        for (long k = k0; k < K; k++) wt[k * M + m] = w[m * K + k];
+        for (long k = k0; k < K; k++) wt[k * ldt + m] = w[m * K + k];
     }
 }
 
 /* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
- * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M: a vectorised
- * transpose of each group's M x K block into `tmp` (K*M elements), then panel rows copied
- * out of it. */
+ * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M. A panel is the
+ * transpose of panel_w rows of the group's M x K block: channel-vector panels (whole
+ * vectors wide) are transposed straight into place; narrower ones go through a transpose
+ * of the whole block into `tmp` (K*M elements), their rows copied out of it. */
 static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *tmp)
 {
     const long PWD = p->panel_w, K = p->K, M = p->M;
     for (long g = 0; g < p->G; g++) {
-        FN(transpose)(w + g * M * K, M, K, tmp);
+        if (PWD % VLEN == 0) {
+            for (long pa = 0; pa < p->n_panels; pa++) {
+                T *dst = wp + (g * p->n_panels + pa) * K * PWD;
+                const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
+                FN(transpose)(w + (g * M + m0) * K, cnt, K, dst, PWD);
+                for (long k = 0; k < K && cnt < PWD; k++)
+                    for (long i = cnt; i < PWD; i++) dst[k * PWD + i] = 0;
+            }
+            continue;
+        }
+        FN(transpose)(w + g * M * K, M, K, tmp, M);
         for (long pa = 0; pa < p->n_panels; pa++) {
             T *dst = wp + (g * p->n_panels + pa) * K * PWD;
             const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
