@@ -131,3 +131,30 @@ def test_plain_outputs_stay_inside_their_tasks(case, restore_isa_threads):
             outs.append(out.copy())
         np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         assert np.array_equal(outs[0], outs[1]), (case, isa)
+
+
+def test_calls_that_stream_prefetch_the_next_task_and_match(restore_isa_threads):
+    # input + output above 4 MiB: the phase-plane tasks prefetch the next task's rows
+    # (a guess that may be wrong: it must never change results or write anywhere)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 64, 48, 48)).astype(np.float32)
+    w = rng.standard_normal((64, 8, 3, 3)).astype(np.float32)
+    prob = build_problem(x, w, None, 1, 1, 1, 8)
+    small = build_problem(x[:1, :, :24, :24], w, None, 1, 1, 1, 8)
+    level = gconv._isa.isa_level()
+    assert select(prob).make_plan(prob, level, 2).blocking["prefetch"]
+    assert not select(small).make_plan(small, level, 2).blocking["prefetch"]
+    expected = conv2d_reference(x, w, None, prob.stride, prob.padding, prob.dilation, 8)
+    size = int(np.prod(prob.output_shape))
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        outs = []
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            buf = np.full(size + 64, 12345.0, np.float32)
+            out = buf[32:32 + size].reshape(prob.output_shape)
+            gconv.conv2d(x, w, None, 1, 1, 1, 8, out=out)
+            assert np.all(buf[:32] == 12345.0) and np.all(buf[32 + size:] == 12345.0), isa
+            outs.append(out.copy())
+        np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        assert np.array_equal(outs[0], outs[1]), isa

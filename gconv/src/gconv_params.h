@@ -50,7 +50,8 @@ typedef struct {
     long scratch_elems;        /* per-thread scratch, in elements */
     int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
     long pf_stride;            /* phase planes: tasks from one task to the same thread's next
-                                  (~n_threads under the dynamic schedule): what to prefetch */
+                                  (~n_threads under the dynamic schedule): what to prefetch;
+                                  0: no prefetch (the call's data fits in cache) */
 } gconv_params;
 
 #endif
