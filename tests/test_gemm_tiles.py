@@ -94,8 +94,8 @@ def test_scratch_is_bounded_by_cache_sized_tiles():
 
 
 # Plain outputs (no epilogue) go out in whole vectors that may run into the next output row
-# of the same task, or by masked stores straight from the micro-kernel (AVX-512), and the
-# next task's data is prefetched: all must stay inside the task.
+# of the same task, or by masked stores straight from the micro-kernel (AVX-512): both must
+# stay inside the task (calls big enough to prefetch are tested below).
 # Outputs narrower than a vector, ragged row blocks and 2 threads (rows split over tasks),
 # written into the middle of a sentinel-filled buffer.
 EDGE_CASES = [
