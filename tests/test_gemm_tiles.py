@@ -109,6 +109,21 @@ EDGE_CASES = [
 ]
 
 
+def outputs_inside_sentinels(prob, label, run):
+    """run(out) at 1 and 2 threads, out in the middle of a sentinel-filled buffer; asserts
+    that nothing outside out was written and returns the two outputs."""
+    size = int(np.prod(prob.output_shape))
+    outs = []
+    for threads in (1, 2):
+        gconv.set_num_threads(threads)
+        buf = np.full(size + 64, 12345.0, np.float32)
+        out = buf[32:32 + size].reshape(prob.output_shape)
+        run(out)
+        assert np.all(buf[:32] == 12345.0) and np.all(buf[32 + size:] == 12345.0), label
+        outs.append(out.copy())
+    return outs
+
+
 @pytest.mark.parametrize("case", EDGE_CASES)
 def test_plain_outputs_stay_inside_their_tasks(case, restore_isa_threads):
     N, C, H, W, Co, g, k, s, p = case
@@ -118,17 +133,10 @@ def test_plain_outputs_stay_inside_their_tasks(case, restore_isa_threads):
     b = rng.standard_normal(Co).astype(np.float32)
     prob = build_problem(x, w, b, s, p, 1, g)
     expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
-    size = int(np.prod(prob.output_shape))
     for isa in gconv.available_isas():
         gconv.set_isa(isa)
-        outs = []
-        for threads in (1, 2):
-            gconv.set_num_threads(threads)
-            buf = np.full(size + 64, 12345.0, np.float32)
-            out = buf[32:32 + size].reshape(prob.output_shape)
-            gconv.conv2d(x, w, b, s, p, 1, g, out=out, algorithm="general")
-            assert np.all(buf[:32] == 12345.0) and np.all(buf[32 + size:] == 12345.0), (case, isa)
-            outs.append(out.copy())
+        outs = outputs_inside_sentinels(prob, (case, isa), lambda out: gconv.conv2d(
+            x, w, b, s, p, 1, g, out=out, algorithm="general"))
         np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         assert np.array_equal(outs[0], outs[1]), (case, isa)
 
@@ -145,16 +153,9 @@ def test_calls_that_stream_prefetch_the_next_task_and_match(restore_isa_threads)
     assert select(prob).make_plan(prob, level, 2).blocking["prefetch"]
     assert not select(small).make_plan(small, level, 2).blocking["prefetch"]
     expected = conv2d_reference(x, w, None, prob.stride, prob.padding, prob.dilation, 8)
-    size = int(np.prod(prob.output_shape))
     for isa in gconv.available_isas():
         gconv.set_isa(isa)
-        outs = []
-        for threads in (1, 2):
-            gconv.set_num_threads(threads)
-            buf = np.full(size + 64, 12345.0, np.float32)
-            out = buf[32:32 + size].reshape(prob.output_shape)
-            gconv.conv2d(x, w, None, 1, 1, 1, 8, out=out)
-            assert np.all(buf[:32] == 12345.0) and np.all(buf[32 + size:] == 12345.0), isa
-            outs.append(out.copy())
+        outs = outputs_inside_sentinels(prob, isa, lambda out: gconv.conv2d(
+            x, w, None, 1, 1, 1, 8, out=out))
         np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         assert np.array_equal(outs[0], outs[1]), isa

@@ -950,13 +950,14 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     for (long m0 = m_begin; m0 < m_end; m0++) {
         const T *src = stage + (m0 - m_begin) * QPAD;
         T *dst = y_ng + (m0 * p->OH + oh0) * OW;
-        for (long r = 0; r < rb && !direct; r++) {
-            const long room = (rb - r) * OW;
-            long q = 0;
-            for (; q < OW && q + VLEN <= room; q += VLEN)
-                STOREU(dst + r * OW + q, LOADU(src + r * PW + q));
-            for (; q < OW; q++) dst[r * OW + q] = src[r * PW + q];
-        }
+        if (!direct)
+            for (long r = 0; r < rb; r++) {
+                const long room = (rb - r) * OW;
+                long q = 0;
+                for (; q < OW && q + VLEN <= room; q += VLEN)
+                    STOREU(dst + r * OW + q, LOADU(src + r * PW + q));
+                for (; q < OW; q++) dst[r * OW + q] = src[r * PW + q];
+            }
         if (epi)
             FN(epilogue_block)(p, dst, rb * OW, r_ng ? r_ng + (m0 * p->OH + oh0) * OW : NULL, 1, rb * OW);
     }
