@@ -42,6 +42,7 @@ cdef extern from "gconv_kernels.h" nogil:
         int zero_scratch
         long pf_stride
         long PW, PROWS, QPAD, panel_w
+        int flat_planes
 
     ctypedef struct gconv_ops_f32:
         void (*gemm_plan)(gconv_params *, int) noexcept nogil
@@ -148,7 +149,7 @@ cdef class Plan:
         return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
                     MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
                     channel_vectors=bool(self.p.oc_vec), direct_out=bool(self.p.direct_out),
-                    prefetch=self.p.pf_stride > 0,
+                    prefetch=self.p.pf_stride > 0, flat_planes=bool(self.p.flat_planes),
                     scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
 
     def packed_weight_size(self):

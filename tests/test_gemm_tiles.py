@@ -159,3 +159,45 @@ def test_calls_that_stream_prefetch_the_next_task_and_match(restore_isa_threads)
             x, w, None, 1, 1, 1, 8, out=out))
         np.testing.assert_allclose(outs[0], expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         assert np.array_equal(outs[0], outs[1]), isa
+
+
+# Phase planes filled as flat runs (fill_flat_planes: a load, a permute and a mask per plane
+# vector) or row by row. (name, N, C_in, H, W, C_out, groups, k, stride, padding, dilation,
+# flat on AVX-512)
+FILL_CASES = [
+    ("flat_7x7", 1, 128, 7, 7, 128, 4, 3, 1, 1, 1, True),
+    # 16 input elements per channel, padding 2: the load window is pulled back to stay
+    # inside the channel (the last channel's window ends exactly at the input's end)
+    ("flat_4x4_window_at_channel_end", 2, 64, 4, 4, 32, 2, 3, 1, 2, 1, True),
+    ("flat_dilated_uneven_padding", 1, 48, 11, 13, 48, 2, 3, 1, (0, 2), 2, True),
+    # groups 1 at 2 threads: rows split over tasks, so planes start inside the image
+    ("flat_row_blocks", 1, 32, 26, 20, 64, 1, 3, 1, 1, 1, True),
+    ("rows_3x3_image", 1, 64, 3, 3, 64, 2, 3, 1, 1, 1, False),      # fewer than 16 elements
+    ("rows_few_channels", 1, 16, 30, 30, 16, 4, 3, 1, 1, 1, False),  # recipes not worth it
+    ("rows_stride2", 1, 64, 14, 14, 64, 2, 3, 2, 1, 1, False),
+]
+
+
+@pytest.mark.parametrize("case", FILL_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flat_and_row_plane_fills_match_the_reference(case, dtype, restore_isa_threads):
+    name, N, C, H, W, Co, g, k, s, p, d, flat = case
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
+    prob = build_problem(x, w, None, s, p, d, g)
+    expected = conv2d_reference(x, w, None, prob.stride, prob.padding, prob.dilation, g)
+    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
+    if dtype == np.float32 and _kernels.cpu_max_isa() >= 2:
+        blocking = select(prob).make_plan(prob, 2, 2).blocking
+        assert blocking["flat_planes"] == flat, (name, blocking)
+        if name == "flat_row_blocks":
+            assert blocking["NC"] < prob.output_shape[2], blocking
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        outs = []
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            outs.append(gconv.conv2d(x, w, None, s, p, d, g, algorithm="general"))
+        np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
+        assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
