@@ -5,7 +5,7 @@
     gconv check [--cases N] [--seed S]
 
 ``bench`` times the bench layers (gconv/_layers.py) in gconv and in the peer libraries that
-are installed (torch, onnxruntime), interleaving the libraries within each round so that the
+are installed (torch, onnxruntime, OpenVINO), interleaving the libraries within each round so that the
 machine's drifts hit them alike, and reports medians. ``explain`` and ``check`` live in
 gconv/_explain.py and gconv/_check.py, imported only when those subcommands run.
 """
@@ -35,9 +35,10 @@ MATCH_RTOL, MATCH_ATOL = 1e-3, 1e-4
 BUSY_FRACTION = 0.2
 # ... and rows whose rounds spread (IQR / median, worst library) more than this.
 NOISY_SPREAD = 0.25
-PEER_SHORT = {"torch": "torch", "onnxruntime": "ort"}
+PEER_SHORT = {"torch": "torch", "onnxruntime": "ort", "openvino": "ov"}
 INSTALL_HINT = {"torch": "pip install torch==2.13.0",
-                "onnxruntime": "pip install onnxruntime onnx"}
+                "onnxruntime": "pip install onnxruntime onnx",
+                "openvino": "pip install openvino"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -251,8 +252,10 @@ def _make_runners(layer, inputs, threads, peers):
         try:
             if name == "torch":
                 runners[name] = _layers.torch_runner(layer, inputs)
-            else:
+            elif name == "onnxruntime":
                 runners[name] = _layers.onnxruntime_runner(layer, inputs, threads)
+            else:
+                runners[name] = _layers.openvino_runner(layer, inputs, threads)
         except Exception as e:               # a peer that cannot run a layer: say so, go on
             errors[name] = f"{type(e).__name__}: {e}"
     return runners, errors
@@ -422,11 +425,13 @@ def format_table(report):
     if noisy:
         lines.append(f"spread N%: the rounds' interquartile range was N% of the median for "
                      f"a library ({noisy} row(s)): the machine was not steady; rerun")
-    if "onnxruntime" in peers and any(int(t) > 1 for t in report["geomean_ratio"]):
-        lines.append("note: at more than one thread, onnxruntime's pool spin-waits between runs "
-                     "and slows the OpenMP threads of torch and gconv in the same process (and "
-                     "they slow it); for clean multi-thread ratios use --peers torch, and time "
-                     "onnxruntime with --threads 1 or on its own")
+    pools = [p for p in ("onnxruntime", "openvino") if p in peers]
+    if pools and any(int(t) > 1 for t in report["geomean_ratio"]):
+        lines.append(f"note: at more than one thread, {' and '.join(pools)} keep their own "
+                     "thread pools, which spin between runs and slow the OpenMP threads of "
+                     "torch and gconv in the same process (and are slowed by them); for clean "
+                     "multi-thread ratios use --peers torch, and time "
+                     f"{' and '.join(pools)} with --threads 1")
     for r in bad:
         lines.append(f"MISMATCH: {r['layer']} at {r['threads']} thread(s): gconv's output "
                      f"differs from the peers' by up to {r['max_abs_diff']}")
@@ -598,9 +603,9 @@ def build_parser():
     sub.required = True
 
     b = sub.add_parser(
-        "bench", help="time the bench layers in gconv against torch (and onnxruntime)",
+        "bench", help="time the bench layers in gconv against torch (onnxruntime, OpenVINO)",
         description="Time real network layers (see gconv/_layers.py) in gconv and in the "
-                    "installed peers (torch, onnxruntime), at 1 and N threads, libraries "
+                    "installed peers (torch, onnxruntime, openvino), at 1 and N threads, libraries "
                     "interleaved within each round; print medians, ratios, GFLOP/s and % "
                     "of the measured FMA peak. Exit status 1 if an output does not match "
                     "the peers'.")
@@ -614,7 +619,7 @@ def build_parser():
     b.add_argument("--quick", action="store_true",
                    help="shorter samples and fewer rounds: a rough table in seconds")
     b.add_argument("--peers", metavar="LIST",
-                   help="peers to time: comma-separated from torch,onnxruntime, or 'none' "
+                   help="peers to time: comma-separated from torch,onnxruntime,openvino, or 'none' "
                         "(default: every one installed)")
     b.add_argument("--json", metavar="FILE", help="write every number and the machine info")
     b.add_argument("--plot", metavar="FILE", help="bar chart of the ratios (needs matplotlib)")

@@ -172,7 +172,7 @@ def select_layers(names=None):
 # Running a layer: each factory does all conversions once and returns a no-argument
 # callable that computes the layer's output, so a timer measures the call alone.
 
-PEERS = ("torch", "onnxruntime")
+PEERS = ("torch", "onnxruntime", "openvino")
 
 
 def gconv_runner(layer, inputs):
@@ -233,10 +233,40 @@ def onnxruntime_runner(layer, inputs, threads):
     return lambda: session.run(None, feeds)[0]
 
 
+def openvino_runner(layer, inputs, threads):
+    """The layer as a one-node OpenVINO model with constant weights on the CPU plugin, in
+    fp32 (this CPU has bf16 instructions, which OpenVINO would otherwise use), one stream
+    of `threads` threads. The input is shared with the NumPy array, not copied per call."""
+    import openvino as ov
+    import openvino.opset13 as ops
+    x, w, b = inputs
+    k, p, s, d, g = layer.kernel_size, layer.padding, layer.stride, layer.dilation, layer.groups
+    param = ops.parameter(list(x.shape), np.float32, name="x")
+    conv_args = dict(strides=[s, s], pads_begin=[p, p], pads_end=[p, p], dilations=[d, d])
+    if g == 1:
+        conv = ops.convolution(param, ops.constant(w), **conv_args)
+    else:                                  # weights (G, C_out/G, C_in/G, kh, kw)
+        wg = w.reshape(g, w.shape[0] // g, *w.shape[1:])
+        conv = ops.group_convolution(param, ops.constant(wg), **conv_args)
+    y = ops.add(conv, ops.constant(b.reshape(1, -1, 1, 1)))
+    model = ov.Model([y], [param], layer.name)
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    request.set_input_tensor(ov.Tensor(x, shared_memory=True))
+
+    def run():
+        request.infer()
+        return request.get_output_tensor().data
+    return run
+
+
 def peer_available(name):
     """True when the peer library ``name`` (one of PEERS) can be imported."""
     import importlib.util
-    modules = {"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnx")}[name]
+    modules = {"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnx"),
+               "openvino": ("openvino",)}[name]
     try:
         return all(importlib.util.find_spec(m) is not None for m in modules)
     except (ImportError, ValueError):     # a module set to None in sys.modules

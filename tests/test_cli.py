@@ -149,9 +149,9 @@ def test_bench_against_torch_ratios_and_geometric_means(capsys, tmp_path):
 
 
 def test_bench_without_torch_times_gconv_alone(monkeypatch, capsys):
-    # as on a machine where neither peer is installed
-    monkeypatch.setitem(sys.modules, "torch", None)
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    # as on a machine where no peer is installed
+    for module in ("torch", "onnxruntime", "openvino"):
+        monkeypatch.setitem(sys.modules, module, None)
     assert _cli.main(["bench", "--layers", "seed_g4", *TINY]) == 0
     out = capsys.readouterr().out
     assert "torch is missing: not timed (pip install torch==2.13.0" in out

@@ -140,6 +140,16 @@ def test_onnxruntime_runner_computes_the_layer():
     np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["deeplab_dw_dil2", "dense_3x3"])   # grouped and not
+def test_openvino_runner_computes_the_layer(name):
+    # OpenVINO is an optional extra (gconv[openvino]): checked where it is installed
+    pytest.importorskip("openvino")
+    layer = _layers.BY_NAME[name]
+    inputs = layer.make_inputs()
+    y = _layers.openvino_runner(layer, inputs, threads=1)()
+    np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-4)
+
+
 def test_peer_threads_sets_and_restores_thread_counts():
     before = gconv.get_num_threads()
     peers = ["torch"] if _layers.peer_available("torch") else []
