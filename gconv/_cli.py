@@ -169,6 +169,10 @@ def _time_sample(fn, n_calls):
 # the same run: gconv's ResNeXt 56x56 took 300 us after torch's samples against 206 us
 # alone; the spinning lasts well under this.
 SETTLE_S = 0.02
+# After such a pause this machine's cores run slow for several ms (any code: measured on
+# gconv, torch and plain C), so each sample is preceded by half a sample of untimed calls
+# of the same library. Without it, one-thread samples read 10-25 % slower than the same
+# calls made back to back (mbv2_pw_project: 260 against 205 us), for every library.
 
 
 def time_interleaved(runners, rounds, min_sample_s, budget_s):
@@ -176,7 +180,7 @@ def time_interleaved(runners, rounds, min_sample_s, budget_s):
 
     Each runner is warmed up, then given a call count that makes one sample last at least
     min_sample_s. Each round times every runner once, starting from a different one each
-    round. Stops after ``rounds`` rounds, or after MIN_ROUNDS once budget_s is spent."""
+    round; every sample follows a pause (SETTLE_S) and half a sample of untimed calls. Stops after ``rounds`` rounds, or after MIN_ROUNDS once budget_s is spent."""
     names = list(runners)
     n_calls = {}
     for name in names:
@@ -192,6 +196,7 @@ def time_interleaved(runners, rounds, min_sample_s, budget_s):
             # the previous library's OpenMP workers spin-wait for a while after its last
             # call and would take cores from this one's threads: let them fall asleep
             time.sleep(SETTLE_S)
+            _time_sample(runners[name], max(1, n_calls[name] // 2))     # warm-up, untimed
             samples[name].append(_time_sample(runners[name], n_calls[name]))
         if r + 1 >= MIN_ROUNDS and time.perf_counter() - start > budget_s:
             break

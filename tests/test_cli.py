@@ -304,9 +304,10 @@ def test_interleaved_timing_rounds_and_order():
     runners = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
     samples = _cli.time_interleaved(runners, rounds=4, min_sample_s=0.0, budget_s=60)
     assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4}
-    # after warm-up and calibration (2 calls each), rounds alternate who goes first
+    # after warm-up and calibration (2 calls each), rounds alternate who goes first; each
+    # sample is an untimed warm-up call, then the timed one, of the same runner
     timed = calls[4:]
-    assert timed == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert timed == [c for c in "abbaabba" for _ in range(2)]
 
 
 # -- explain and check: wiring to their back ends -----------------------------------------
