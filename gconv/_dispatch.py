@@ -52,7 +52,8 @@ class Depthwise(Implementation):
 class Pointwise(Implementation):
     name = "pointwise"
     kind = _kernels.KIND_GEMM
-    summary = "per (image, group) a GEMM W[g] x X[n, g] read straight from the input"
+    summary = ("per (image, group) a GEMM W[g] x X[n, g] read straight from the input (small "
+               "images: through a copy, for channel-vector tiles)")
 
     def why_not(self, p):
         if (p.KH, p.KW) != (1, 1):

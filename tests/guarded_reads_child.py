@@ -37,6 +37,7 @@ def guarded_copy(a, guard_after):
 # N, C_in, H, W, C_out, groups, k, stride, padding, dilation: every path and fill
 CASES = [
     (1, 24, 9, 13, 40, 2, 1, 1, 0, 1),       # 1x1: B read in place
+    (1, 160, 7, 7, 96, 2, 1, 1, 0, 1),       # 1x1 on 7x7: through a plane, channel vectors
     (1, 32, 23, 29, 32, 8, 3, 1, 1, 1),      # pixel vectors, planes filled by rows
     (1, 16, 30, 30, 16, 2, 3, 2, 1, 1),      # stride 2 (de-interleaved rows)
     (1, 16, 30, 30, 16, 2, 3, 3, 1, 1),      # stride 3 (through a row buffer)

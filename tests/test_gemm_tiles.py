@@ -18,6 +18,9 @@ from gconv._validation import build_problem
 # (name, N, C_in, H, W, C_out, groups, k, stride, padding, dilation, expected feed)
 CASES = [
     ("direct_b", 2, 24, 9, 13, 40, 2, 1, 1, 0, 1, "direct"),
+    # 1x1 on a 7x7 image: 49 pixels waste a quarter of four pixel vectors, so the input
+    # is copied into a plane for channel-vector tiles
+    ("pointwise_small_image", 2, 160, 7, 7, 96, 2, 1, 1, 0, 1, "channel"),
     ("pixel_vectors_small_M", 1, 32, 23, 29, 32, 8, 3, 1, 1, 1, "pixel"),
     ("pixel_vectors_stride2", 1, 16, 30, 30, 16, 2, 3, 2, 1, 1, "pixel"),
     ("pixel_vectors_k_blocks", 1, 32, 20, 37, 4, 1, 3, 1, 1, 1, "pixel"),    # K 288 in 4 blocks
