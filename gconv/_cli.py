@@ -5,8 +5,8 @@
     gconv check [--cases N] [--seed S]
 
 ``bench`` times the bench layers (gconv/_layers.py) in gconv and in the peer libraries that
-are installed (torch, onnxruntime, OpenVINO), interleaving the libraries within each round so that the
-machine's drifts hit them alike, and reports medians. ``explain`` and ``check`` live in
+are installed (torch, onnxruntime, OpenVINO), interleaving the libraries within each round
+so that the machine's drifts hit them alike, and reports medians. ``explain`` and ``check`` live in
 gconv/_explain.py and gconv/_check.py, imported only when those subcommands run.
 """
 import argparse
@@ -180,7 +180,8 @@ def time_interleaved(runners, rounds, min_sample_s, budget_s):
 
     Each runner is warmed up, then given a call count that makes one sample last at least
     min_sample_s. Each round times every runner once, starting from a different one each
-    round; every sample follows a pause (SETTLE_S) and half a sample of untimed calls. Stops after ``rounds`` rounds, or after MIN_ROUNDS once budget_s is spent."""
+    round; every sample follows a pause (SETTLE_S) and half a sample of untimed calls.
+    Stops after ``rounds`` rounds, or after MIN_ROUNDS once budget_s is spent."""
     names = list(runners)
     n_calls = {}
     for name in names:
@@ -610,8 +611,8 @@ def build_parser():
     b = sub.add_parser(
         "bench", help="time the bench layers in gconv against torch (onnxruntime, OpenVINO)",
         description="Time real network layers (see gconv/_layers.py) in gconv and in the "
-                    "installed peers (torch, onnxruntime, openvino), at 1 and N threads, libraries "
-                    "interleaved within each round; print medians, ratios, GFLOP/s and % "
+                    "installed peers (torch, onnxruntime, openvino), at 1 and N threads, "
+                    "libraries interleaved within each round; print medians, ratios, GFLOP/s and % "
                     "of the measured FMA peak. Exit status 1 if an output does not match "
                     "the peers'.")
     b.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: "
@@ -624,8 +625,8 @@ def build_parser():
     b.add_argument("--quick", action="store_true",
                    help="shorter samples and fewer rounds: a rough table in seconds")
     b.add_argument("--peers", metavar="LIST",
-                   help="peers to time: comma-separated from torch,onnxruntime,openvino, or 'none' "
-                        "(default: every one installed)")
+                   help="peers to time: comma-separated from torch,onnxruntime,openvino, or "
+                        "'none' (default: every one installed)")
     b.add_argument("--json", metavar="FILE", help="write every number and the machine info")
     b.add_argument("--plot", metavar="FILE", help="bar chart of the ratios (needs matplotlib)")
     b.add_argument("--min-time", metavar="SECONDS", type=float, default=None,

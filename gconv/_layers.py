@@ -240,7 +240,7 @@ def openvino_runner(layer, inputs, threads):
     import openvino as ov
     import openvino.opset13 as ops
     x, w, b = inputs
-    k, p, s, d, g = layer.kernel_size, layer.padding, layer.stride, layer.dilation, layer.groups
+    p, s, d, g = layer.padding, layer.stride, layer.dilation, layer.groups
     param = ops.parameter(list(x.shape), np.float32, name="x")
     conv_args = dict(strides=[s, s], pads_begin=[p, p], pads_end=[p, p], dilations=[d, d])
     if g == 1:

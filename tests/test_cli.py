@@ -206,12 +206,14 @@ def test_usage_errors_exit_2_and_say_why(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_bench_asking_for_a_missing_peer_says_how_to_install(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+@pytest.mark.parametrize("peer, hint", [("onnxruntime", "pip install onnxruntime onnx"),
+                                        ("openvino", "pip install openvino")])
+def test_bench_asking_for_a_missing_peer_says_how_to_install(peer, hint, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, peer, None)
     with pytest.raises(SystemExit) as e:
-        _cli.main(["bench", "--peers", "onnxruntime"])
+        _cli.main(["bench", "--peers", peer])
     assert e.value.code == 2
-    assert "pip install onnxruntime onnx" in capsys.readouterr().err
+    assert hint in capsys.readouterr().err
 
 
 def test_bench_plot_without_matplotlib_says_pip_install(monkeypatch, tmp_path, capsys):

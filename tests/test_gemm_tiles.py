@@ -204,3 +204,42 @@ def test_flat_and_row_plane_fills_match_the_reference(case, dtype, restore_isa_t
             outs.append(gconv.conv2d(x, w, None, s, p, d, g, algorithm="general"))
         np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
         assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
+
+
+# Channel-vector tiles leave out the kernel rows that read only zero padding rows (in their
+# tap order those are the ends of the reduction). (name, N, C_in, H, W, C_out, groups, k,
+# stride, padding, dilation)
+PADDING_ROW_CASES = [
+    ("every_row_in_padding", 1, 32, 2, 5, 32, 1, 3, 1, 3, 1),   # rows 0, 5: bias only
+    ("dilated", 1, 32, 6, 6, 32, 1, 3, 1, 2, 2),
+    ("strided", 1, 32, 9, 9, 32, 1, 3, 2, 1, 1),
+    ("5x5", 1, 16, 7, 7, 32, 1, 5, 1, 2, 1),
+    ("groups", 2, 64, 5, 5, 32, 2, 3, 1, 2, 1),
+    ("top_padding_only", 1, 32, 7, 7, 32, 1, 3, 1, (3, 0), 1),
+]
+
+
+@pytest.mark.parametrize("case", PADDING_ROW_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_vector_tiles_skip_padding_rows_exactly(case, dtype, restore_isa_threads):
+    name, N, C, H, W, Co, g, k, s, p, d = case
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
+    b = rng.standard_normal(Co).astype(dtype)
+    prob = build_problem(x, w, b, s, p, d, g)
+    if dtype == np.float32 and _kernels.cpu_max_isa() >= 2:
+        assert select(prob).make_plan(prob, 2, 1).blocking["channel_vectors"], name
+    expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
+    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        outs = []
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            outs.append(gconv.conv2d(x, w, b, s, p, d, g))
+        np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
+        assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
+        if name == "every_row_in_padding":      # nothing but the bias, exactly
+            assert np.array_equal(outs[0][:, :, [0, 5]],
+                                  np.broadcast_to(b[None, :, None, None], (N, Co, 2, 9)))

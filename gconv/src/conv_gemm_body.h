@@ -360,10 +360,11 @@ static void FN(choose_tile)(gconv_params *p, long pixels)
 }
 
 /* Phase-plane problems: switch to channel-vector tiles (ukrc) when they cost less than
- * `margin` times the pixel-vector tiles choose_tile picked. Both costs are micro-tile steps (step_cost) times
- * K (the channel-vector transpose and the pixel-vector copy-out are both one pass over the
- * output; measured, they cancel). Pixel vectors lose lanes on small images and on the wide
- * rows' garbage columns; channel vectors lose them when M is not a multiple of VLEN. */
+ * `margin` times the pixel-vector tiles choose_tile picked. Both costs are micro-tile steps
+ * (step_cost) times K (the channel-vector transpose and the pixel-vector copy-out are both
+ * one pass over the output; measured, they cancel). Pixel vectors lose lanes on small
+ * images and on the wide rows' garbage columns; channel vectors lose them when M is not a
+ * multiple of VLEN. */
 static void FN(maybe_channel_vectors)(gconv_params *p, double margin)
 {
     const double pv = margin * (double)FN(ceil_div)(p->M, p->MR) *
@@ -592,6 +593,15 @@ static void FN(transpose)(const T *w, long M, long K, T *wt, long ldt)
     }
 }
 
+/* Tap order of the channel-vector tiles: k = (kh * CG + c) * KW + kw, kernel rows outermost,
+ * so the taps of the kernel rows that fall into an output row's zero padding rows are one
+ * contiguous run of k, which phase_task_cv leaves out (pixel-vector tiles keep the weights'
+ * own order, k = (c * KH + kh) * KW + kw). */
+static inline long FN(cv_tap)(const gconv_params *p, long c, long kh, long kw)
+{
+    return (kh * p->CG + c) * p->KW + kw;
+}
+
 /* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
  * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M. A panel is the
  * transpose of panel_w rows of the group's M x K block: channel-vector panels (whole
@@ -602,10 +612,21 @@ static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *t
     const long PWD = p->panel_w, K = p->K, M = p->M;
     for (long g = 0; g < p->G; g++) {
         if (PWD % VLEN == 0) {
+            /* channel-vector tiles take the taps in cv_tap order: reorder the group's
+             * weights into tmp first */
+            const T *wg = w + g * M * K;
+            if (p->oc_vec) {
+                const long KK = p->KH * p->KW;
+                for (long m = 0; m < M; m++)
+                    for (long c = 0; c < p->CG; c++)
+                        for (long t = 0; t < KK; t++)
+                            tmp[m * K + FN(cv_tap)(p, c, t / p->KW, t % p->KW)] = wg[m * K + c * KK + t];
+                wg = tmp;
+            }
             for (long pa = 0; pa < p->n_panels; pa++) {
                 T *dst = wp + (g * p->n_panels + pa) * K * PWD;
                 const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
-                FN(transpose)(w + (g * M + m0) * K, cnt, K, dst, PWD);
+                FN(transpose)(wg + m0 * K, cnt, K, dst, PWD);
                 for (long k = 0; k < K && cnt < PWD; k++)
                     for (long i = cnt; i < PWD; i++) dst[k * PWD + i] = 0;
             }
@@ -721,16 +742,16 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gconv_params *p
 static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
                                   T *rowbuf)
 {
+    if (p->flat_planes) {               /* the planner chose the flat fill (above) */
+        FN(fill_flat_planes)(p, x_ng, oh0, planes);
+        return;
+    }
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
     const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
     const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
     const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
     const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
     const FN(ivec) pick_even = FN(iota)() * 2, pick_odd = pick_even + 1;
-    if (p->flat_planes) {
-        FN(fill_flat_planes)(p, x_ng, oh0, planes);
-        return;
-    }
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
@@ -874,20 +895,27 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
     }
 }
 
-/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan). The
- * KH*KW offsets inside one channel's planes are computed once; channels only add a stride
- * (runs once per task: K divisions by the runtime strides cost ~1 % on dense layers). */
+/* off[k] = where B row k = tap (c, kh, kw) starts in the phase planes (see gemm_plan), k in
+ * the weights' order, or in cv_tap order for channel-vector tiles. The KH*KW offsets inside
+ * one channel's planes are computed once (into off[K..2K), free scratch); channels only add
+ * a stride (runs once per task: K divisions by the runtime strides cost ~1 % on dense
+ * layers). */
 static void FN(tap_offsets)(const gconv_params *p, long *off)
 {
-    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p), KK = p->KH * p->KW;
-    for (long kh = 0, k = 0; kh < p->KH; kh++)
-        for (long kw = 0; kw < p->KW; kw++, k++) {
+    const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p), KH = p->KH, KW = p->KW;
+    long *base = off + p->K;
+    for (long kh = 0; kh < KH; kh++)
+        for (long kw = 0; kw < KW; kw++) {
             const long a = (kh * p->DH) % SH, b = (kw * p->DW) % SW;
-            off[k] = (a * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
+            base[kh * KW + kw] = (a * SW + b) * PSTR + (kh * p->DH / SH) * p->PW + kw * p->DW / SW;
         }
     const long cstep = SH * SW * PSTR;
-    for (long c = 1; c < p->CG; c++)
-        for (long k = 0; k < KK; k++) off[c * KK + k] = off[k] + c * cstep;
+    for (long c = 0; c < p->CG; c++)
+        for (long kh = 0; kh < KH; kh++)
+            for (long kw = 0; kw < KW; kw++) {
+                const long k = p->oc_vec ? FN(cv_tap)(p, c, kh, kw) : (c * KH + kh) * KW + kw;
+                off[k] = base[kh * KW + kw] + c * cstep;
+            }
 }
 
 /* Where task `task` sits: image n, group g, output-channel block mb, pixel tile / row block pt. */
@@ -1042,6 +1070,19 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
     }
 }
 
+/* Kernel rows [*kh0, *kh1) of output row oh read input rows; the others read the zero
+ * padding above or below the input (an empty range when all do). */
+static void FN(rows_inside)(const gconv_params *p, long oh, long *kh0, long *kh1)
+{
+    const long top = p->PT - oh * p->SH;            /* padding rows above the first tap */
+    const long below = p->H - 1 + top;              /* last input row, from the first tap */
+    long lo = top > 0 ? FN(ceil_div)(top, p->DH) : 0;
+    long hi = below < 0 ? 0 : below / p->DH + 1;
+    if (hi > p->KH) hi = p->KH;
+    if (lo > hi) lo = hi;
+    *kh0 = lo; *kh1 = hi;
+}
+
 /* The channel-vector variant of phase_task: same phase planes and tap offsets; tiles of MR
  * pixels along one output row x NR output channels, written pixel-major into a stage that
  * holds the whole task (rb*OW pixels). Output rows [oh0, oh0 + rb) of a channel are one
@@ -1076,13 +1117,19 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
         const T *A = w_g + (oc0 / NR) * K * NR;
         if (b_g)
             for (long c = 0; c < NR; c++) bias_pad[c] = c < n_oc ? b_g[oc0 + c] : (T)0;
-        /* a ragged last tile of a row spills into the next row's pixels, computed later */
-        for (long r = 0; r < rb; r++)
+        /* a ragged last tile of a row spills into the next row's pixels, computed later.
+         * Kernel rows that read only zero padding rows are left out: in cv_tap order they
+         * are the ends of k (7x7 images: 10 % of the products, AlexNet's 27x27: 4 %) */
+        for (long r = 0; r < rb; r++) {
+            long kh0, kh1;
+            FN(rows_inside)(p, oh0 + r, &kh0, &kh1);
+            const long k0 = kh0 * p->CG * p->KW, kn = (kh1 - kh0) * p->CG * p->KW;
             for (long ow0 = 0; ow0 < OW; ow0 += MP) {
                 FN(pf_step)(pf);
-                ukrc(K, A, planes + r * PW + ow0, off, stage + (r * OW + ow0) * NR,
-                     b_g ? bias_pad : NULL);
+                ukrc(kn, A + k0 * NR, planes + r * PW + ow0, off + k0,
+                     stage + (r * OW + ow0) * NR, b_g ? bias_pad : NULL);
             }
+        }
         /* pixel-major -> NCHW: channel c's outputs are y[c][oh0*OW, oh0*OW + Q) */
         for (long c0 = 0; c0 < n_oc; c0 += VLEN) {
             const long n_ch = (n_oc - c0 < VLEN) ? n_oc - c0 : VLEN;
