@@ -160,7 +160,10 @@ cdef class Plan:
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
         cdef void *wd = cnp.PyArray_DATA(w)
         cdef void *od = cnp.PyArray_DATA(out)
-        cdef void *tmp = _scratch_alloc(self.p.K * self.p.M + 64, 8 if self.is_f64 else 4)
+        # a K x M transpose, or one K x panel_w panel (channel-vector panels may be wider
+        # than M)
+        cdef void *tmp = _scratch_alloc(self.p.K * max(self.p.M, self.p.panel_w) + 64,
+                                        8 if self.is_f64 else 4)
         if tmp == NULL:
             raise MemoryError("gconv: could not allocate the weight-packing buffer")
         with nogil:

@@ -604,29 +604,34 @@ static inline long FN(cv_tap)(const gconv_params *p, long c, long kh, long kw)
 
 /* Pack W (G, M, K) into panels A~[g][panel][k][panel_w] (panel_w = MR output channels for
  * pixel-vector tiles, NV*VLEN for channel-vector tiles), zero rows beyond M. A panel is the
- * transpose of panel_w rows of the group's M x K block: channel-vector panels (whole
- * vectors wide) are transposed straight into place; narrower ones go through a transpose
- * of the whole block into `tmp` (K*M elements), their rows copied out of it. */
+ * transpose of panel_w rows of the group's M x K block: whole-vector-wide panels are
+ * transposed straight into place, or, for channel-vector tiles (cv_tap order), into `tmp`
+ * and their rows moved in that order; narrower ones go through a transpose of the whole
+ * block into `tmp` (K * max(M, panel_w) elements), their rows copied out of it. */
 static void FN(gemm_pack_weights)(const gconv_params *p, const T *w, T *wp, T *tmp)
 {
     const long PWD = p->panel_w, K = p->K, M = p->M;
     for (long g = 0; g < p->G; g++) {
         if (PWD % VLEN == 0) {
-            /* channel-vector tiles take the taps in cv_tap order: reorder the group's
-             * weights into tmp first */
-            const T *wg = w + g * M * K;
-            if (p->oc_vec) {
-                const long KK = p->KH * p->KW;
-                for (long m = 0; m < M; m++)
-                    for (long c = 0; c < p->CG; c++)
-                        for (long t = 0; t < KK; t++)
-                            tmp[m * K + FN(cv_tap)(p, c, t / p->KW, t % p->KW)] = wg[m * K + c * KK + t];
-                wg = tmp;
-            }
             for (long pa = 0; pa < p->n_panels; pa++) {
                 T *dst = wp + (g * p->n_panels + pa) * K * PWD;
                 const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
-                FN(transpose)(wg + m0 * K, cnt, K, dst, PWD);
+                const T *wm = w + (g * M + m0) * K;
+                if (p->oc_vec) {
+                    /* channel-vector tiles take the taps in cv_tap order: transpose in
+                     * the weights' order into tmp, then move whole rows */
+                    const long KH = p->KH, KW = p->KW;
+                    FN(transpose)(wm, cnt, K, tmp, PWD);
+                    T *d = dst;
+                    for (long kh = 0; kh < KH; kh++)
+                        for (long c = 0; c < p->CG; c++)
+                            for (long kw = 0; kw < KW; kw++, d += PWD) {
+                                const T *row = tmp + ((c * KH + kh) * KW + kw) * PWD;
+                                for (long i = 0; i < PWD; i += VLEN) STOREU(d + i, LOADU(row + i));
+                            }
+                } else {
+                    FN(transpose)(wm, cnt, K, dst, PWD);
+                }
                 for (long k = 0; k < K && cnt < PWD; k++)
                     for (long i = cnt; i < PWD; i++) dst[k * PWD + i] = 0;
             }
