@@ -46,6 +46,24 @@ def restore_isa_threads():
     gconv.set_num_threads(threads)
 
 
+def outputs_on_every_isa(run, expected, tol, label):
+    """{isa: run()} for every ISA this CPU has, each checked against `expected` and run at 1
+    and 2 threads with bitwise-identical results."""
+    outs = {}
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        by_threads = []
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            by_threads.append(run())
+        np.testing.assert_allclose(by_threads[0], expected, rtol=tol,
+                                   atol=tol * np.abs(expected).max())
+        assert np.array_equal(by_threads[0], by_threads[1]), \
+            f"{label}: 1 and 2 threads differ on {isa}"
+        outs[isa] = by_threads[0]
+    return outs
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_feed_matches_the_reference(case, dtype, restore_isa_threads):
@@ -196,14 +214,8 @@ def test_flat_and_row_plane_fills_match_the_reference(case, dtype, restore_isa_t
         assert blocking["flat_planes"] == flat, (name, blocking)
         if name == "flat_row_blocks":
             assert blocking["NC"] < prob.output_shape[2], blocking
-    for isa in gconv.available_isas():
-        gconv.set_isa(isa)
-        outs = []
-        for threads in (1, 2):
-            gconv.set_num_threads(threads)
-            outs.append(gconv.conv2d(x, w, None, s, p, d, g, algorithm="general"))
-        np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
-        assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
+    outputs_on_every_isa(lambda: gconv.conv2d(x, w, None, s, p, d, g, algorithm="general"),
+                         expected, tol, name)
 
 
 # Channel-vector tiles leave out the kernel rows that read only zero padding rows (in their
@@ -232,14 +244,8 @@ def test_channel_vector_tiles_skip_padding_rows_exactly(case, dtype, restore_isa
         assert select(prob).make_plan(prob, 2, 1).blocking["channel_vectors"], name
     expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
     tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
-    for isa in gconv.available_isas():
-        gconv.set_isa(isa)
-        outs = []
-        for threads in (1, 2):
-            gconv.set_num_threads(threads)
-            outs.append(gconv.conv2d(x, w, b, s, p, d, g))
-        np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
-        assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
-        if name == "every_row_in_padding":      # nothing but the bias, exactly
-            assert np.array_equal(outs[0][:, :, [0, 5]],
+    outs = outputs_on_every_isa(lambda: gconv.conv2d(x, w, b, s, p, d, g), expected, tol, name)
+    if name == "every_row_in_padding":          # nothing but the bias, exactly
+        for y in outs.values():
+            assert np.array_equal(y[:, :, [0, 5]],
                                   np.broadcast_to(b[None, :, None, None], (N, Co, 2, 9)))
