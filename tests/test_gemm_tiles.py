@@ -33,8 +33,7 @@ CASES = [
 ]
 
 
-def feed_of(plan):
-    b = plan.blocking
+def feed_of_blocking(b):
     return "direct" if b["direct_b"] else ("channel" if b["channel_vectors"] else "pixel")
 
 
@@ -44,6 +43,23 @@ def restore_isa_threads():
     yield
     gconv.set_isa(isa)
     gconv.set_num_threads(threads)
+
+
+def random_conv(dims, dtype, seed, bias=True):
+    """Random x, w, b (None without bias) and their problem for dims (N, C_in, H, W, C_out,
+    groups, k, stride, padding, dilation), with the tolerance the comparisons use."""
+    N, C, H, W, Co, g, k, s, p, d = dims
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
+    b = rng.standard_normal(Co).astype(dtype) if bias else None
+    prob = build_problem(x, w, b, s, p, d, g)
+    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
+    return x, w, b, prob, tol
+
+
+def reference_of(x, w, b, prob):
+    return conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, prob.groups)
 
 
 def outputs_on_every_isa(run, expected, tol, label):
@@ -67,31 +83,21 @@ def outputs_on_every_isa(run, expected, tol, label):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_each_feed_matches_the_reference(case, dtype, restore_isa_threads):
-    name, N, C, H, W, Co, g, k, s, p, d, feed = case
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
-    b = rng.standard_normal(Co).astype(dtype)
-    prob = build_problem(x, w, b, s, p, d, g)
-    r = rng.standard_normal(prob.output_shape).astype(dtype)
-    expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
-    expected = apply_activation(expected.astype(np.float64) + r, "silu").astype(dtype)
-    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
-    for isa in gconv.available_isas():
-        gconv.set_isa(isa)
-        impl = select(prob)
-        plan = impl.make_plan(prob, gconv._isa.isa_level(), 1)
-        if isa == "avx512":      # the tile shapes below are AVX-512's
-            assert feed_of(plan) == feed, (name, plan.blocking)
-            # pixel tiles go straight into the output (masked stores) when rows hold a vector
-            vlen = plan.blocking["VLEN"]
-            assert plan.blocking["direct_out"] == (feed == "pixel" and prob.output_shape[-1] >= vlen)
-        outs = []
-        for threads in (1, 2):
-            gconv.set_num_threads(threads)
-            outs.append(gconv.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r))
-        np.testing.assert_allclose(outs[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
-        assert np.array_equal(outs[0], outs[1]), f"{name}: 1 and 2 threads differ on {isa}"
+    name, *dims, feed = case
+    x, w, b, prob, tol = random_conv(dims, dtype, seed=7)
+    N, C, H, W, Co, g, k, s, p, d = dims
+    r = np.random.default_rng(8).standard_normal(prob.output_shape).astype(dtype)
+    expected = apply_activation(reference_of(x, w, b, prob).astype(np.float64) + r,
+                                "silu").astype(dtype)
+    if _kernels.cpu_max_isa() >= 2:      # the tile shapes below are AVX-512's
+        blocking = select(prob).make_plan(prob, 2, 1).blocking
+        assert feed_of_blocking(blocking) == feed, (name, blocking)
+        # pixel tiles go straight into the output (masked stores) when rows hold a vector
+        assert blocking["direct_out"] == (feed == "pixel" and
+                                          prob.output_shape[-1] >= blocking["VLEN"])
+    outputs_on_every_isa(
+        lambda: gconv.conv2d(x, w, b, s, p, d, g, activation="silu", residual=r),
+        expected, tol, name)
 
 
 def test_forced_general_on_a_1x1_problem_uses_phase_planes():
@@ -202,13 +208,10 @@ FILL_CASES = [
 @pytest.mark.parametrize("case", FILL_CASES, ids=lambda c: c[0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_flat_and_row_plane_fills_match_the_reference(case, dtype, restore_isa_threads):
-    name, N, C, H, W, Co, g, k, s, p, d, flat = case
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
-    prob = build_problem(x, w, None, s, p, d, g)
-    expected = conv2d_reference(x, w, None, prob.stride, prob.padding, prob.dilation, g)
-    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
+    name, *dims, flat = case
+    x, w, _, prob, tol = random_conv(dims, dtype, seed=11, bias=False)
+    N, C, H, W, Co, g, k, s, p, d = dims
+    expected = reference_of(x, w, None, prob)
     if dtype == np.float32 and _kernels.cpu_max_isa() >= 2:
         blocking = select(prob).make_plan(prob, 2, 2).blocking
         assert blocking["flat_planes"] == flat, (name, blocking)
@@ -234,16 +237,12 @@ PADDING_ROW_CASES = [
 @pytest.mark.parametrize("case", PADDING_ROW_CASES, ids=lambda c: c[0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_channel_vector_tiles_skip_padding_rows_exactly(case, dtype, restore_isa_threads):
-    name, N, C, H, W, Co, g, k, s, p, d = case
-    rng = np.random.default_rng(13)
-    x = rng.standard_normal((N, C, H, W)).astype(dtype)
-    w = rng.standard_normal((Co, C // g, k, k)).astype(dtype)
-    b = rng.standard_normal(Co).astype(dtype)
-    prob = build_problem(x, w, b, s, p, d, g)
+    name, *dims = case
+    x, w, b, prob, tol = random_conv(dims, dtype, seed=13)
+    N, C, H, W, Co, g, k, s, p, d = dims
     if dtype == np.float32 and _kernels.cpu_max_isa() >= 2:
         assert select(prob).make_plan(prob, 2, 1).blocking["channel_vectors"], name
-    expected = conv2d_reference(x, w, b, prob.stride, prob.padding, prob.dilation, g)
-    tol = (2e-5 if dtype == np.float32 else 1e-12) * np.sqrt(prob.K)
+    expected = reference_of(x, w, b, prob)
     outs = outputs_on_every_isa(lambda: gconv.conv2d(x, w, b, s, p, d, g), expected, tol, name)
     if name == "every_row_in_padding":          # nothing but the bias, exactly
         for y in outs.values():

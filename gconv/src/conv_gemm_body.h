@@ -937,9 +937,9 @@ static inline void FN(task_pos)(const gconv_params *p, long task, long *n, long 
  * rows its phase-plane fill reads and the output block it writes. On batches of large
  * images both live in L3 / DRAM and the fill and the output writes wait on every line (30 %
  * and 20 % of b8_resnext_g32_56); spread over the micro-kernel calls, the prefetches hide
- * behind FMA work (gemm_plan turns them on only for such calls). The next task of this thread is guessed as task + pf_stride (the
- * dynamic schedule hands tasks out in order); a wrong guess costs only bandwidth, never
- * results. Two streams of runs: [0] input rows (read), [1] output rows (write). */
+ * behind FMA work (gemm_plan turns them on only for such calls). The next task of this
+ * thread is guessed as task + pf_stride (the dynamic schedule hands tasks out in order); a
+ * wrong guess costs only bandwidth, never results. Two streams of runs: [0] input rows (read), [1] output rows (write). */
 typedef struct {
     const char *base[2];
     long run[2], stride[2], n_runs[2];    /* bytes per run, bytes between runs, runs */
