@@ -9,7 +9,7 @@ never written to (except ``out``).
 """
 import numpy as np
 
-from . import _activation, _dispatch, _isa, _threads
+from . import _activation, _dispatch, _isa, _kernels, _threads
 from ._problem import ConvProblem
 from ._reference import apply_activation
 from ._validation import (as_float_array, as_int, build_problem, check_groups,
@@ -351,6 +351,7 @@ class Conv2d:
         # CallPlan and the weights packed for its kernel; emptied when the weights change
         # (the bias goes to the kernel as it is, on every call)
         self._plans = {}
+        self._lean = None     # the last signature's LeanCall: see __call__
         self._weight = self._bias = None
         self.reset_parameters(rng)
 
@@ -377,6 +378,7 @@ class Conv2d:
         w.flags.writeable = False
         self._weight = w
         self._plans.clear()
+        self._lean = None
 
     @property
     def bias(self):
@@ -394,6 +396,20 @@ class Conv2d:
         self._bias = b
 
     # -- forward ---------------------------------------------------------------------------
+    def __call__(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
+        """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W): see ``forward``."""
+        # A repeated call with no options: the LeanCall of the last signature checks the
+        # input in C and runs the kernel (the seed layer: ~1.2 us in all, against ~2.3
+        # through forward). It returns None when the input does not match.
+        lean = self._lean
+        if (lean is not None and residual is None and out is None and layout == "NCHW"
+                and algorithm == "auto"):
+            y = lean(input, self._bias)
+            if y is not None:
+                return y
+        return self.forward(input, residual=residual, out=out, layout=layout,
+                            algorithm=algorithm)
+
     def forward(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
         # The layer's own options are fixed, so its cache key is short: a repeated call
@@ -407,16 +423,23 @@ class Conv2d:
             cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
                             self.dilation, self.groups, self.activation, self.padding_mode,
                             layout, algorithm)          # validates the call
-            packed = None
+            packed = lean = None
             if cp.kernel_plan is not None:
                 packed = cp.impl.prepare_weight(cp.kernel_plan, self._weight)
-            entry = (cp, packed)
+                if (key is not None and cp.is_simple and layout == "NCHW"
+                        and algorithm == "auto" and input.dtype == cp.problem.dtype):
+                    lean = _kernels.LeanCall(cp.kernel_plan, packed, input.shape,
+                                             cp.user_output_shape, cp.problem.dtype.num)
+            entry = (cp, packed, lean)
             if key is not None:
                 if len(self._plans) >= 16:
                     self._plans.clear()
                 self._plans[key] = entry
-        cp, packed = entry
+        cp, packed, lean = entry
         if residual is None and out is None and packed is not None and cp.is_simple:
+            if lean is not None:    # this signature's, for the next call
+                lean.renew()        # (the key holds the current ISA and thread count)
+            self._lean = lean
             return _run_lean(cp, input, packed, self._bias)    # the layer's own copy
         if residual is not None:
             residual = _check_residual(residual, cp)
@@ -425,7 +448,6 @@ class Conv2d:
         return _execute(cp, as_float_array(input, "input"), self._weight, self._bias,
                         residual, out, packed)
 
-    __call__ = forward
 
     def __repr__(self):
         return f"Conv2d({conv_layer_args(self)})"

@@ -39,6 +39,7 @@ def set_isa(name=None):
     """Use variant ``name`` (None: the best this CPU has)."""
     global _current
     _current = _MAX if name is None else _parse(name)
+    _kernels.bump_state_epoch()
 
 
 def isa_level():

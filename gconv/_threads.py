@@ -51,13 +51,13 @@ def set_num_threads(n):
     A build without OpenMP accepts any positive n and still runs serially.
     """
     global _n_threads
-    if n is None:
-        _n_threads = None
-        return
-    n = as_int(n, "n")
-    if n <= 0:
-        raise ValueError(f"set_num_threads expects a positive number of threads, got {n}")
-    _n_threads = n if _kernels.openmp_enabled() else 1
+    if n is not None:
+        n = as_int(n, "n")
+        if n <= 0:
+            raise ValueError(f"set_num_threads expects a positive number of threads, got {n}")
+        n = n if _kernels.openmp_enabled() else 1
+    _n_threads = n
+    _kernels.bump_state_epoch()     # layers' LeanCalls were made for the old count
 
 
 def threads_for(problem):

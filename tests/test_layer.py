@@ -310,6 +310,83 @@ def test_layer_cache_follows_bias_isa_threads_and_input():
     np.testing.assert_array_equal(layer(x[0]), expected(x[:1], None)[0])   # unbatched
 
 
+class _ArraySubclass(np.ndarray):
+    pass
+
+
+def test_lean_call_runs_repeats_and_declines_what_it_was_not_made_for():
+    """A repeated call with no options runs through the layer's LeanCall, without forward;
+    an input it was not made for, or a change of ISA, threads, weights or bias, goes back
+    through forward (or reaches the kernel), and every result is right."""
+    layer = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12)
+    layer.weight = np.random.default_rng(13).integers(-2, 3, layer.weight.shape)
+    layer.bias = np.arange(8) - 4
+    x = np.random.default_rng(14).integers(-3, 4, (2, 8, 7, 7)).astype(np.float32)
+
+    def expected(inp, bias=layer.bias):
+        inp = np.asarray(inp, dtype=np.float32)
+        return gconv.conv2d(inp, layer.weight, bias, padding=1, groups=2, algorithm="reference")
+
+    np.testing.assert_array_equal(layer(x), expected(x))      # first call: forward
+    lean = layer._lean
+    assert lean is not None
+    forward_calls = []
+    forward = layer.forward
+    layer.forward = lambda *a, **k: (forward_calls.append(1), forward(*a, **k))[1]
+
+    y1, y2 = layer(x), layer(x)
+    assert forward_calls == []                                # the lean path
+    assert y1 is not y2 and y1.base is None                   # a fresh output each call
+    np.testing.assert_array_equal(y1, expected(x))
+    np.testing.assert_array_equal(x, np.random.default_rng(14).integers(-3, 4, x.shape))
+
+    declined = {
+        "other shape": x[:1].copy(),
+        "not C-contiguous": x[..., ::-1],
+        "big-endian": x.astype(">f4"),
+        "ndarray subclass": x.view(_ArraySubclass),
+        "unbatched": x[0].copy(),
+    }
+    for name, inp in declined.items():
+        assert lean(inp, layer.bias) is None, name
+        forward_calls.clear()
+        out = layer(inp)
+        assert forward_calls == [1], name
+        want = expected(np.asarray(inp)[None] if name == "unbatched" else inp)
+        np.testing.assert_array_equal(out, want[0] if name == "unbatched" else want, err_msg=name)
+
+    # declined too, and forward says why (as torch does)
+    for inp, why in ((x.astype(np.float64), "should be the same"), (x.tolist(), "numpy.ndarray")):
+        assert lean(inp, layer.bias) is None
+        with pytest.raises(TypeError, match=why):
+            layer(inp)
+
+    layer(x)                                                  # x's LeanCall again
+    lean = layer._lean
+    try:
+        gconv.set_num_threads(1)
+        assert lean(x, layer.bias) is None                    # made for the old count
+        forward_calls.clear()
+        np.testing.assert_array_equal(layer(x), expected(x))
+        assert forward_calls == [1] and layer._lean.plan.n_threads == 1
+        gconv.set_isa("generic")
+        np.testing.assert_array_equal(layer(x), expected(x))
+        assert layer._lean.plan.isa == 0
+    finally:
+        gconv.set_isa(None)
+        gconv.set_num_threads(None)
+    layer(x)
+    assert layer._lean.plan.isa == gconv._kernels.cpu_max_isa()
+
+    layer.bias = None                                         # the bias goes in each call
+    forward_calls.clear()
+    np.testing.assert_array_equal(layer(x), expected(x, None))
+    assert forward_calls == []
+    layer.weight = -layer.weight                              # new weights: repacked
+    assert layer._lean is None
+    np.testing.assert_array_equal(layer(x), expected(x, None))
+
+
 # -- repr -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, kwargs", [
     ((16, 4, 1), dict(groups=4)),

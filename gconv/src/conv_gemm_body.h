@@ -111,8 +111,6 @@ static inline __attribute__((always_inline)) void FN(store_wide)(
         if (c >= PW) { c -= PW; r++; }
     }
 }
-#undef MASK_STORE
-#undef MASK_LOAD
 #else
 #define HAVE_MASKED_STORES 0
 #endif
@@ -157,6 +155,29 @@ static inline __attribute__((always_inline)) void FN(ukr_body)(
             }
         }
     } else {
+#if HAVE_MASKED_STORES
+        /* whole vectors, then the one holding column n-1 by a masked store: nothing is
+         * written past C's n columns or m rows */
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            if (i >= m) break;
+            T *c = C + i * ldc;
+#pragma GCC unroll 16
+            for (int j = 0; j < NV; j++) {
+                const int q = j * VLEN;
+                if (q >= n) break;
+                if (q + VLEN <= n) {
+                    STOREU(c + q, accumulate ? LOADU(c + q) + acc[i][j] : acc[i][j]);
+                } else {
+                    const FN(mask) k = (FN(mask))((1u << (n - q)) - 1);
+                    VEC v = acc[i][j];
+                    if (accumulate) v += MASK_LOAD((VEC){0}, k, c + q);
+                    MASK_STORE(c + q, k, v);
+                }
+            }
+        }
+        return;
+#endif
         T tmp[NV_MAX * VLEN];
         /* i runs to the compile-time MR so every acc index is a constant: the
          * accumulators stay in registers instead of being spilled to an array. */
@@ -856,13 +877,39 @@ static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R
 
 /* One task of the pointwise (direct_b) kind: image n, group g, an MB block of output
  * channels, an NC tile of pixels; B read in place from the input. */
-static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_g,
-                               const T *b_g, const T *r_ng, T *y_ng, long m_begin,
-                               long m_end, long pt, T *scratch)
+/* d[0, n) = s[0, n), d[n, len) = 0; len a multiple of VLEN. Whole vectors; the vector
+ * holding the end of s by a masked load where the ISA has one (else element-wise), so
+ * nothing past s[n) is read. (An element-wise loop here was most of a tiny call's time.) */
+static inline void FN(copy_zero_padded)(T *restrict d, const T *restrict s, long n, long len)
+{
+    long t = 0;
+    for (; t + VLEN <= n; t += VLEN) {
+        VEC v = LOADU(s + t);
+        __asm__("" : "+v"(v));     /* keeps GCC from making the loop a memmove call */
+        STOREU(d + t, v);
+    }
+    if (t < n) {
+#if HAVE_MASKED_STORES
+        STOREU(d + t, MASK_LOAD((VEC){0}, (FN(mask))((1u << (n - t)) - 1), s + t));
+#else
+        for (long i = 0; i < VLEN; i++) d[t + i] = t + i < n ? s[t + i] : (T)0;
+#endif
+        t += VLEN;
+    }
+    for (; t < len; t += VLEN) STOREU(d + t, (VEC){0});
+}
+
+static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left,
+                               const T *w_g, const T *b_g, const T *r_ng, T *y_ng,
+                               long m_begin, long m_end, long pt, T *scratch)
 {
     const int MR = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, P = p->P;
     const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
+    /* the ragged last chunk of pixels (if any) runs on the narrowest tile that covers it */
+    const long ragged = (P - pt * p->NC < p->NC ? P - pt * p->NC : p->NC) % NR;
+    const int tail_nv = ragged ? FN(tail_nv)(MR, (int)FN_CEIL(ragged, VLEN)) : NV;
+    const FN(ukr_fn) tail_ukr = tail_nv == NV ? ukr : FN(find_ukr)(MR, tail_nv);
     long *off = (long *)scratch;              /* off[k] = k*P: rows of the input */
     long *toff = off + K;                     /* toff[k] = k*NR: rows of the tail sliver */
     T *tail = scratch + OFFSET_ELEMS(K);
@@ -880,13 +927,20 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, const T *w_
             FN(ukr_fn) f = ukr;
             if (n_cols == NR) {
                 B = x_ng + p0 + j; bo = off + k0;
-            } else {   /* copy the ragged tail so the micro-kernel never reads past the input */
-                f = FN(find_ukr)(MR, FN(tail_nv)(MR, (int)FN_CEIL(n_cols, VLEN)));
-                for (long kk = 0; kk < kc; kk++) {
-                    const T *src = x_ng + (k0 + kk) * P + p0 + j;
-                    for (long t = 0; t < NR; t++) tail[kk * NR + t] = t < n_cols ? src[t] : 0;
+            } else {
+                /* The ragged tail: its tile reads tail_nv vectors per row, past the row's
+                 * n_cols pixels into the next channel's (lanes whose results are never
+                 * stored). In place while that stays inside x; only the last chunk of
+                 * the array's last channels is copied, so nothing past x is ever read. */
+                f = tail_ukr;
+                if ((k0 + kc - 1) * P + p0 + j + (long)tail_nv * VLEN <= x_left) {
+                    B = x_ng + p0 + j; bo = off + k0;
+                } else {
+                    for (long kk = 0; kk < kc; kk++)
+                        FN(copy_zero_padded)(tail + kk * NR, x_ng + (k0 + kk) * P + p0 + j,
+                                             n_cols, NR);
+                    B = tail; bo = toff;
                 }
-                B = tail; bo = toff;
             }
             for (long m0 = m_begin; m0 < m_end; m0 += MR) {
                 const int m = (int)((m_end - m0 < MR) ? m_end - m0 : MR);
@@ -1174,7 +1228,8 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
     const long m_begin = mb * p->MB;
     const long m_end = (m_begin + p->MB < p->M) ? m_begin + p->MB : p->M;
     if (p->direct_b) {
-        FN(pointwise_task)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
+        FN(pointwise_task)(p, x_ng, (p->N * p->C_in - (n * p->C_in + g * p->CG)) * p->H * p->W,
+                           w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch);
         return;
     }
     /* micro-kernel calls of this task, to spread the next task's prefetches over */
@@ -1206,3 +1261,5 @@ static void FN(gemm_task)(const gconv_params *p, const T *x, const T *wp, const 
 #undef FN_CEIL
 #undef FLAT_PLANE_VECS
 #undef HAVE_MASKED_STORES
+#undef MASK_STORE
+#undef MASK_LOAD
