@@ -518,6 +518,11 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
         long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads);
         p->NC = per * NR;
         p->n_ptiles = FN(ceil_div)(p->P, p->NC);
+        /* only the last pixel tile can end in a ragged chunk (NC is a multiple of NR) */
+        const long ragged = (p->P - (p->n_ptiles - 1) * p->NC) % NR;
+        p->tail_nv = ragged ? FN(tail_nv)(p->MR, (int)FN_CEIL(ragged, VLEN)) : p->NV;
+        p->ukr = (const void *)FN(find_ukr)(p->MR, p->NV);
+        p->tail_ukr = (const void *)FN(find_ukr)(p->MR, p->tail_nv);
         p->PW = p->PROWS = p->QPAD = 0;
         p->flat_planes = 0;
         p->scratch_elems = OFFSET_ELEMS(p->K) + kc * NR + 64;
@@ -905,11 +910,9 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left
 {
     const int MR = p->MR, NV = p->NV;
     const long NR = (long)NV * VLEN, K = p->K, P = p->P;
-    const FN(ukr_fn) ukr = FN(find_ukr)(MR, NV);
     /* the ragged last chunk of pixels (if any) runs on the narrowest tile that covers it */
-    const long ragged = (P - pt * p->NC < p->NC ? P - pt * p->NC : p->NC) % NR;
-    const int tail_nv = ragged ? FN(tail_nv)(MR, (int)FN_CEIL(ragged, VLEN)) : NV;
-    const FN(ukr_fn) tail_ukr = tail_nv == NV ? ukr : FN(find_ukr)(MR, tail_nv);
+    const FN(ukr_fn) ukr = (FN(ukr_fn))p->ukr, tail_ukr = (FN(ukr_fn))p->tail_ukr;
+    const int tail_nv = p->tail_nv;
     long *off = (long *)scratch;              /* off[k] = k*P: rows of the input */
     long *toff = off + K;                     /* toff[k] = k*NR: rows of the tail sliver */
     T *tail = scratch + OFFSET_ELEMS(K);

@@ -53,6 +53,10 @@ typedef struct {
     long pf_stride;            /* phase planes: tasks from one task to the same thread's next
                                   (~n_threads under the dynamic schedule): what to prefetch;
                                   0: no prefetch (the call's data fits in cache) */
+    const void *ukr, *tail_ukr;  /* direct_b: the plan ISA's MR x NV micro-kernel and the
+                                  narrower one for the last pixel tile's ragged chunk (found
+                                  once: a table scan per task was a fifth of a tiny call) */
+    int tail_nv;               /* direct_b: vectors of tail_ukr */
 } gconv_params;
 
 #endif
