@@ -789,7 +789,11 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gconv_params *p
     for (long u = 0; u < n_vecs; u++) {         /* one recipe in registers, every channel */
         const T *xu = x_ng + rec[u].from;
         const FN(ivec) pick = rec[u].pick, keep = rec[u].keep;
+        /* the loads hop from channel to channel, which the hardware prefetcher does not
+         * follow: fetch recipe u+4's lines ahead (AlexNet -0.7 %, dense 3x3 -0.3 %) */
+        const T *ahead = x_ng + rec[u + 4 < n_vecs ? u + 4 : u].from;
         for (long c = 0; c < p->CG; c++) {
+            __builtin_prefetch(ahead + c * HW, 0, 3);
             const VEC v = __builtin_shuffle(LOADU(xu + c * HW), pick);
             STOREU(planes + c * plane + u * VLEN, (VEC)((FN(ivec))v & keep));
         }
