@@ -413,7 +413,8 @@ class Conv2d:
     def forward(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
         # The layer's own options are fixed, so its cache key is short: a repeated call
-        # costs a dictionary lookup before the kernel (the seed layer: ~2 us in all).
+        # costs a dictionary lookup before the kernel (the seed layer: ~2 us in all; most
+        # calls come through __call__, whose LeanCall skips even that).
         key = None
         if type(input) is np.ndarray:
             key = (input.shape, input.dtype, layout, algorithm, _isa._current,
