@@ -219,8 +219,8 @@ DW_INLINE DW_VEC FN(dw_s2_half)(DW_VEC a, DW_VEC b, const int odd)
 {
     const __m512i idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4,
                                          2, 0);
-    return (DW_VEC)_mm512_permutex2var_ps((__m512)a, _mm512_add_epi32(idx, _mm512_set1_epi32(odd)),
-                                          (__m512)b);
+    const __m512i pick = _mm512_add_epi32(idx, _mm512_set1_epi32(odd));
+    return (DW_VEC)_mm512_permutex2var_ps((__m512)a, pick, (__m512)b);
 }
 /* lanes s.. of v, then lanes 0..s-1 of next: one valignd */
 #define DW_S2_SHIFT(v, next, s)                                                             \
@@ -357,22 +357,12 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
                     continue;
                 }
 #endif
+                const long c = col0 + S * DW_OFF(j) + kw * D;    /* xp's input column */
                 if (S == 1) {
-                    xv[j] = DW_LOADU(xp);
-                    if (DW_MASKED_J(j)) {
-                        const FN(ielem) c = (FN(ielem))(col0 + S * DW_OFF(j) + kw * D);
-                        const FN(ivec) l = FN(dw_iota)();
-                        xv[j] = (DW_VEC)((FN(ivec))xv[j] & ((l >= -c) & (l < (FN(ielem))W - c)));
-                    }
+                    xv[j] = FN(dw_cols)(DW_MASKED_J(j), xp, c, W);
                 } else if (kw % 2 == 0) {     /* S == 2, D == 1: columns kw, kw+2, ... */
-                    DW_VEC a = DW_LOADU(xp), b = DW_LOADU(xp + VLEN);
-                    if (DW_MASKED_J(j)) {
-                        const FN(ielem) c = (FN(ielem))(col0 + S * DW_OFF(j) + kw * D);
-                        const FN(ielem) cb = c + VLEN;
-                        const FN(ivec) l = FN(dw_iota)();
-                        a = (DW_VEC)((FN(ivec))a & ((l >= -c) & (l < (FN(ielem))W - c)));
-                        b = (DW_VEC)((FN(ivec))b & ((l >= -cb) & (l < (FN(ielem))W - cb)));
-                    }
+                    const DW_VEC a = FN(dw_cols)(DW_MASKED_J(j), xp, c, W);
+                    const DW_VEC b = FN(dw_cols)(DW_MASKED_J(j), xp + VLEN, c + VLEN, W);
                     xv[j] = __builtin_shuffle(a, b, even);
                     if (kw + 1 < KW) odd_x[j] = __builtin_shuffle(a, b, odd);
                 } else {
@@ -550,13 +540,13 @@ DW_INLINE void FN(dw_rows)(const int GEN, const int DIRECT, const int KH, const 
     long r = 0;
     if (!GEN && RB > 1 && rows >= RB)
         for (; r < rows; r += RB) {
-            /* a last strip of at least half the rows is pulled back to end at `rows`: it
-             * recomputes a few rows identically (and their epilogue on the fresh sums)
-             * rather than leave them to single-row strips, which cost ~3x per row
-             * (MobileNetV2's 28-row stride-2 layer had 3 of its 27 direct rows there:
-             * 400 -> 380 ns a channel) */
+            /* a last strip of at least half the rows (of 4 or more) is pulled back to end
+             * at `rows`: it recomputes a few rows identically (and their epilogue on the
+             * fresh sums) rather than leave them to single-row strips, which cost ~3x per
+             * row (MobileNetV2's 28-row stride-2 layer had 3 of its 27 direct rows there:
+             * 400 -> 380 ns a channel; with 2-row strips (AVX2) it does not pay) */
             if (r + RB > rows) {
-                if (2 * (rows - r) < RB) break;
+                if (RB < 4 || 2 * (rows - r) < RB) break;
                 r = rows - RB;
             }
             FN(dw_row_strip)(GEN, DIRECT, KH, KW, S, D, MM, RB, NV, a, src + r * step, wt,
