@@ -395,6 +395,18 @@ class Conv2d:
         b.flags.writeable = False
         self._bias = b
 
+    # -- copies: the plan caches hold compiled objects; a copy starts without them ---------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_plans"], state["_lean"] = {}, None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for a in (self._weight, self._bias):    # copies of arrays come back writeable
+            if a is not None:
+                a.flags.writeable = False
+
     # -- forward ---------------------------------------------------------------------------
     def __call__(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W): see ``forward``."""

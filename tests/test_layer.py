@@ -387,6 +387,26 @@ def test_lean_call_runs_repeats_and_declines_what_it_was_not_made_for():
     np.testing.assert_array_equal(layer(x), expected(x, None))
 
 
+def test_copied_and_pickled_layers_compute_the_same():
+    """copy.deepcopy and pickle work after calls too (the plan caches, which hold compiled
+    objects, are left out and rebuilt); the copy keeps its own weights."""
+    import copy
+    import pickle
+
+    layer = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12, activation="relu")
+    x = np.random.default_rng(14).standard_normal((2, 8, 7, 7)).astype(np.float32)
+    y = layer(x)
+    layer(x)                                                  # a LeanCall is cached now
+    for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        np.testing.assert_array_equal(clone(x), y)
+        np.testing.assert_array_equal(clone(x), y)            # and through its LeanCall
+        assert clone.weight is not layer.weight and repr(clone) == repr(layer)
+        assert not clone.weight.flags.writeable and not clone.bias.flags.writeable
+        clone.weight = -clone.weight
+        assert not np.array_equal(clone(x), y)
+    np.testing.assert_array_equal(layer(x), y)                # the original is untouched
+
+
 # -- repr -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, kwargs", [
     ((16, 4, 1), dict(groups=4)),
