@@ -1,5 +1,8 @@
 """gconv.Conv2d against torch.nn.Conv2d: shapes, initialisation, refusals, padding modes,
 read-only weights, repr."""
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -390,9 +393,6 @@ def test_lean_call_runs_repeats_and_declines_what_it_was_not_made_for():
 def test_copied_and_pickled_layers_compute_the_same():
     """copy.deepcopy and pickle work after calls too (the plan caches, which hold compiled
     objects, are left out and rebuilt); the copy keeps its own weights."""
-    import copy
-    import pickle
-
     layer = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12, activation="relu")
     x = np.random.default_rng(14).standard_normal((2, 8, 7, 7)).astype(np.float32)
     y = layer(x)
