@@ -6,8 +6,8 @@
 
 ``bench`` times the bench layers (gconv/_layers.py) in gconv and in the peer libraries that
 are installed (torch, onnxruntime, OpenVINO), interleaving the libraries within each round
-so that the machine's drifts hit them alike, and reports medians. ``explain`` and ``check`` live in
-gconv/_explain.py and gconv/_check.py, imported only when those subcommands run.
+so that the machine's drifts hit them alike, and reports medians. ``explain`` and ``check``
+live in gconv/_explain.py and gconv/_check.py, imported only when those subcommands run.
 """
 import argparse
 import json
@@ -169,10 +169,6 @@ def _time_sample(fn, n_calls):
 # the same run: gconv's ResNeXt 56x56 took 300 us after torch's samples against 206 us
 # alone; the spinning lasts well under this.
 SETTLE_S = 0.02
-# After such a pause this machine's cores run slow for several ms (any code: measured on
-# gconv, torch and plain C), so each sample is preceded by half a sample of untimed calls
-# of the same library. Without it, one-thread samples read 10-25 % slower than the same
-# calls made back to back (mbv2_pw_project: 260 against 205 us), for every library.
 
 
 def time_interleaved(runners, rounds, min_sample_s, budget_s):
@@ -197,7 +193,11 @@ def time_interleaved(runners, rounds, min_sample_s, budget_s):
             # the previous library's OpenMP workers spin-wait for a while after its last
             # call and would take cores from this one's threads: let them fall asleep
             time.sleep(SETTLE_S)
-            _time_sample(runners[name], max(1, n_calls[name] // 2))     # warm-up, untimed
+            # after the pause this machine's cores run slow for several ms (any code:
+            # gconv, torch, plain C): half a sample of untimed calls first. Without them,
+            # one-thread samples read 10-25 % slow for every library (mbv2_pw_project:
+            # 260 against 205 us called back to back)
+            _time_sample(runners[name], max(1, n_calls[name] // 2))
             samples[name].append(_time_sample(runners[name], n_calls[name]))
         if r + 1 >= MIN_ROUNDS and time.perf_counter() - start > budget_s:
             break
@@ -612,9 +612,9 @@ def build_parser():
         "bench", help="time the bench layers in gconv against torch (onnxruntime, OpenVINO)",
         description="Time real network layers (see gconv/_layers.py) in gconv and in the "
                     "installed peers (torch, onnxruntime, openvino), at 1 and N threads, "
-                    "libraries interleaved within each round; print medians, ratios, GFLOP/s and % "
-                    "of the measured FMA peak. Exit status 1 if an output does not match "
-                    "the peers'.")
+                    "libraries interleaved within each round; print medians, ratios, "
+                    "GFLOP/s and % of the measured FMA peak. Exit status 1 if an output "
+                    "does not match the peers'.")
     b.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: "
                    "all). Names: " + ", ".join(_layer_names()))
     b.add_argument("--threads", metavar="1,2", type=lambda s: parse_int_list(s, "--threads"),

@@ -499,18 +499,18 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
     p->direct_b = (!p->forbid_direct && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
                    p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
     if (p->direct_b) {
+        FN(choose_tile)(p, p->P);
         /* Small images waste pixel-vector lanes (7x7: 49 pixels in 4 vectors) and channel-
          * vector tiles do not; those need the input copied into a plane, which with the
          * transpose out costs ~10 % of the tiles' work. Measured on 7x7 (ResNet-50 stage
-         * 4, 2048 -> 512): 1234 us in place, 917 us through the copy. */
+         * 4, 2048 -> 512): 1234 us in place, 917 us through the copy. (Decided on a copy
+         * of p: the phase-plane planning below starts afresh.) */
         gconv_params q = *p;
         q.PW = q.OW;
-        FN(choose_tile)(&q, q.P);
         FN(maybe_channel_vectors)(&q, 0.9);
         if (q.oc_vec) p->direct_b = 0;
     }
     if (p->direct_b) {
-        FN(choose_tile)(p, p->P);
         const long NR = (long)p->NV * VLEN;
         const long kc = FN(kc_for)(p->K, NR);
         p->KC = kc;
@@ -919,8 +919,6 @@ static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R
     }
 }
 
-/* One task of the pointwise (direct_b) kind: image n, group g, an MB block of output
- * channels, an NC tile of pixels; B read in place from the input. */
 /* d[0, n) = s[0, n), d[n, len) = 0; len a multiple of VLEN. Whole vectors; the vector
  * holding the end of s by a masked load where the ISA has one (else element-wise), so
  * nothing past s[n) is read. (An element-wise loop here was most of a tiny call's time.) */
@@ -943,6 +941,9 @@ static inline void FN(copy_zero_padded)(T *restrict d, const T *restrict s, long
     for (; t < len; t += VLEN) STOREU(d + t, (VEC){0});
 }
 
+/* One task of the pointwise (direct_b) kind: image n, group g, an MB block of output
+ * channels, an NC tile of pixels; B read in place from the input (x_left: elements of x
+ * from x_ng to its end). */
 static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left,
                                const T *w_g, const T *b_g, const T *r_ng, T *y_ng,
                                long m_begin, long m_end, long pt, T *scratch)
@@ -1035,7 +1036,8 @@ static inline void FN(task_pos)(const gconv_params *p, long task, long *n, long 
  * and 20 % of b8_resnext_g32_56); spread over the micro-kernel calls, the prefetches hide
  * behind FMA work (gemm_plan turns them on only for such calls). The next task of this
  * thread is guessed as task + pf_stride (the dynamic schedule hands tasks out in order); a
- * wrong guess costs only bandwidth, never results. Two streams of runs: [0] input rows (read), [1] output rows (write). */
+ * wrong guess costs only bandwidth, never results. Two streams of runs: [0] input rows
+ * (read), [1] output rows (write). */
 typedef struct {
     const char *base[2];
     long run[2], stride[2], n_runs[2];    /* bytes per run, bytes between runs, runs */

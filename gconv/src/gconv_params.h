@@ -47,7 +47,8 @@ typedef struct {
     long n_panels;             /* ceil(M / MR): packed weight panels per group */
     long n_tasks;              /* N * G * n_mblocks * n_ptiles */
     long PW, PROWS, QPAD;      /* phase-plane path: wide row length, plane rows, staging row */
-    int flat_planes;           /* phase planes filled as flat runs (fill_flat_planes), not by rows */
+    int flat_planes;           /* phase planes filled as flat runs (fill_flat_planes), not
+                                  row by row */
     long scratch_elems;        /* per-thread scratch, in elements */
     int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
     long pf_stride;            /* phase planes: tasks from one task to the same thread's next
