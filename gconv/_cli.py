@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from ._peer_process import POOLED_PEERS, PeerProcess, process_cpu_seconds
+
 # Per-mode timing settings. A "sample" is one timed loop of back-to-back calls of one
 # library, long enough (min_sample_s) that the timer's resolution and one-off hiccups
 # vanish; a "round" is one sample of every library; the median over rounds is reported.
@@ -115,8 +117,12 @@ def _positive_int(text):
 
 class OtherLoad:
     """How much of the machine other processes used while a block of code ran, from
-    /proc/stat's busy time minus this process's own CPU time (Linux; None elsewhere).
-    On a shared machine a multi-thread timing is only meaningful when this is near 0."""
+    /proc/stat's busy time minus this process's own CPU time and that of own_pids (the
+    bench's peer processes) (Linux; None elsewhere). On a shared machine a multi-thread
+    timing is only meaningful when this is near 0."""
+
+    def __init__(self, own_pids=()):
+        self.own_pids = [pid for pid in own_pids if pid is not None]
 
     def __enter__(self):
         self.start = self._snapshot()
@@ -132,8 +138,7 @@ class OtherLoad:
                 self.fraction = min(max(((b1 - b0) - (o1 - o0)) / capacity, 0.0), 1.0)
         return False
 
-    @staticmethod
-    def _snapshot():
+    def _snapshot(self):
         try:
             with open("/proc/stat") as f:
                 ticks = [int(v) for v in f.readline().split()[1:9]]
@@ -141,7 +146,8 @@ class OtherLoad:
             return None
         busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle, iowait
         own = os.times()
-        return busy, own.user + own.system, time.perf_counter()
+        children = sum(process_cpu_seconds(pid) or 0.0 for pid in self.own_pids)
+        return busy, own.user + own.system + children, time.perf_counter()
 
 
 def _cpu_model():
@@ -159,6 +165,10 @@ def _cpu_model():
 # timing
 
 def _time_sample(fn, n_calls):
+    """Seconds per call of n_calls back-to-back calls of fn; a runner in a peer process
+    (gconv/_peer_process.py) times its calls there."""
+    if hasattr(fn, "time_sample"):
+        return fn.time_sample(n_calls)
     t0 = time.perf_counter()
     for _ in range(n_calls):
         fn()
@@ -171,25 +181,41 @@ def _time_sample(fn, n_calls):
 SETTLE_S = 0.02
 
 
+CALIBRATION_CALLS = 3
+
+
+def _freeze_others(runners, name):
+    """Stop the peer processes of all runners but `name` (see gconv/_peer_process.py)."""
+    for other, fn in runners.items():
+        if other != name and hasattr(fn, "pause"):
+            fn.pause()
+
+
 def time_interleaved(runners, rounds, min_sample_s, budget_s):
     """Per-call times (seconds) of each runner: {name: [one per round]}.
 
     Each runner is warmed up, then given a call count that makes one sample last at least
     min_sample_s. Each round times every runner once, starting from a different one each
     round; every sample follows a pause (SETTLE_S) and half a sample of untimed calls.
+    Runners in peer processes are frozen while any other runner is timed.
     Stops after ``rounds`` rounds, or after MIN_ROUNDS once budget_s is spent."""
     names = list(runners)
     n_calls = {}
     for name in names:
+        _freeze_others(runners, name)
         fn = runners[name]
         fn()                                     # first call: plans, packing, sessions
-        one = _time_sample(fn, 1)
+        # the fastest of a few single calls: one slow call (a core waking up, a peer's
+        # pool still busy) would shrink every sample to a call or two, and a lone call
+        # after the pause below reads up to 30x slow on this machine (measured)
+        one = min(_time_sample(fn, 1) for _ in range(CALIBRATION_CALLS))
         n_calls[name] = max(1, min(int(min_sample_s / max(one, 1e-9)), 100_000))
     samples = {name: [] for name in names}
     start = time.perf_counter()
     for r in range(rounds):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
+            _freeze_others(runners, name)
             # the previous library's OpenMP workers spin-wait for a while after its last
             # call and would take cores from this one's threads: let them fall asleep
             time.sleep(SETTLE_S)
@@ -201,6 +227,9 @@ def time_interleaved(runners, rounds, min_sample_s, budget_s):
             samples[name].append(_time_sample(runners[name], n_calls[name]))
         if r + 1 >= MIN_ROUNDS and time.perf_counter() - start > budget_s:
             break
+    for fn in runners.values():
+        if hasattr(fn, "resume"):
+            fn.resume()
     return samples
 
 
@@ -251,17 +280,17 @@ def machine_info(peers, peak_iters):
     return info
 
 
-def _make_runners(layer, inputs, threads, peers):
+def _make_runners(layer, inputs, threads, peers, processes):
+    """{library: runner} for one layer; processes: {peer: PeerProcess} of the peers that
+    run in a child process (the others run in this one)."""
     from . import _layers
     runners, errors = {"gconv": _layers.gconv_runner(layer, inputs)}, {}
     for name in peers:
         try:
-            if name == "torch":
-                runners[name] = _layers.torch_runner(layer, inputs)
-            elif name == "onnxruntime":
-                runners[name] = _layers.onnxruntime_runner(layer, inputs, threads)
+            if name in processes:
+                runners[name] = processes[name].runner(layer, inputs, threads)
             else:
-                runners[name] = _layers.openvino_runner(layer, inputs, threads)
+                runners[name] = _layers.torch_runner(layer, inputs)
         except Exception as e:               # a peer that cannot run a layer: say so, go on
             errors[name] = f"{type(e).__name__}: {e}"
     return runners, errors
@@ -288,6 +317,36 @@ def _check_outputs(runners, errors):
     return diffs, ok
 
 
+def _bench_row(layer, threads, peers, processes, settings, peak):
+    """Check and time one layer at one thread count: one row of the report."""
+    inputs = layer.make_inputs()
+    runners, errors = _make_runners(layer, inputs, threads, peers, processes)
+    diffs, match = _check_outputs(runners, errors)
+    with OtherLoad(own_pids=[p.pid for p in processes.values()]) as load:
+        samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
+                                   settings["budget_s"])
+    times = {name: _stats(s) for name, s in samples.items()}
+    g_us = times["gconv"]["median_us"]
+    gflops = layer.flops / (g_us * 1e-6) / 1e9
+    return {
+        "layer": layer.name,
+        "description": layer.description,
+        "shape": layer.shape_text,
+        "problem": str(layer.problem()),
+        "algorithm": layer.algorithm(),
+        "threads": threads,
+        "mflop": layer.mflop,
+        "times": times,
+        "ratios": {name: times[name]["median_us"] / g_us for name in times if name != "gconv"},
+        "gflops": gflops,
+        "pct_peak": 100.0 * gflops / (peak * threads) if peak else None,
+        "max_abs_diff": diffs,
+        "outputs_match": match,
+        "errors": errors,
+        "other_load": load.fraction,
+    }
+
+
 def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None,
               progress=None):
     """Time every (layer, threads) pair; returns the report dict --json writes."""
@@ -301,39 +360,19 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
     peak = machine["fma_peak_gflops_per_core"]
     results = []
     total, done = len(layers) * len(thread_counts), 0
-    for threads in thread_counts:
-        with _layers.PeerThreads(threads, peers):
-            for layer in layers:
-                if progress:
-                    progress(done, total, f"{layer.name} @ {threads} thread(s)")
-                inputs = layer.make_inputs()
-                runners, errors = _make_runners(layer, inputs, threads, peers)
-                diffs, match = _check_outputs(runners, errors)
-                with OtherLoad() as load:
-                    samples = time_interleaved(runners, settings["rounds"],
-                                               settings["min_sample_s"], settings["budget_s"])
-                times = {name: _stats(s) for name, s in samples.items()}
-                g_us = times["gconv"]["median_us"]
-                gflops = layer.flops / (g_us * 1e-6) / 1e9
-                results.append({
-                    "layer": layer.name,
-                    "description": layer.description,
-                    "shape": layer.shape_text,
-                    "problem": str(layer.problem()),
-                    "algorithm": layer.algorithm(),
-                    "threads": threads,
-                    "mflop": layer.mflop,
-                    "times": times,
-                    "ratios": {name: times[name]["median_us"] / g_us
-                               for name in times if name != "gconv"},
-                    "gflops": gflops,
-                    "pct_peak": 100.0 * gflops / (peak * threads) if peak else None,
-                    "max_abs_diff": diffs,
-                    "outputs_match": match,
-                    "errors": errors,
-                    "other_load": load.fraction,
-                })
-                done += 1
+    processes = {p: PeerProcess(p) for p in peers if p in POOLED_PEERS}
+    try:
+        for threads in thread_counts:
+            with _layers.PeerThreads(threads, peers):
+                for layer in layers:
+                    if progress:
+                        progress(done, total, f"{layer.name} @ {threads} thread(s)")
+                    results.append(_bench_row(layer, threads, peers, processes, settings,
+                                              peak))
+                    done += 1
+    finally:
+        for process in processes.values():
+            process.close()
     if progress:
         progress(done, total, "done")
     # measured again at the end, the better of the two: a slow phase at the start alone
@@ -431,13 +470,11 @@ def format_table(report):
     if noisy:
         lines.append(f"spread N%: the rounds' interquartile range was N% of the median for "
                      f"a library ({noisy} row(s)): the machine was not steady; rerun")
-    pools = [p for p in ("onnxruntime", "openvino") if p in peers]
-    if pools and any(int(t) > 1 for t in report["geomean_ratio"]):
-        lines.append(f"note: at more than one thread, {' and '.join(pools)} keep their own "
-                     "thread pools, which spin between runs and slow the OpenMP threads of "
-                     "torch and gconv in the same process (and are slowed by them); for clean "
-                     "multi-thread ratios use --peers torch, and time "
-                     f"{' and '.join(pools)} with --threads 1")
+    pools = [p for p in peers if p in POOLED_PEERS]
+    if pools:
+        lines.append(f"{' and '.join(pools)} ran in a process of their own, stopped while "
+                     "another library was timed: their thread pools spin between runs and "
+                     "would take the cores from the others' threads")
     for r in bad:
         lines.append(f"MISMATCH: {r['layer']} at {r['threads']} thread(s): gconv's output "
                      f"differs from the peers' by up to {r['max_abs_diff']}")

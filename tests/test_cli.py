@@ -306,9 +306,9 @@ def test_interleaved_timing_rounds_and_order():
     runners = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
     samples = _cli.time_interleaved(runners, rounds=4, min_sample_s=0.0, budget_s=60)
     assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4}
-    # after warm-up and calibration (2 calls each), rounds alternate who goes first; each
+    # after warm-up and calibration (1 + 3 calls each), rounds alternate who goes first; each
     # sample is an untimed warm-up call, then the timed one, of the same runner
-    timed = calls[4:]
+    timed = calls[8:]
     assert timed == [c for c in "abbaabba" for _ in range(2)]
 
 
