@@ -489,6 +489,7 @@ def write_plot(report, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     peers = report["settings"]["peers"]
     threads = report["settings"]["threads"]
@@ -514,6 +515,11 @@ def write_plot(report, path):
         else:
             ax.axhline(1.0, color="black", linewidth=0.8)
             ax.set_yscale("log")
+            # plain numbers on the log axis (2, 3, 5 between the powers of ten), not 3x10^0
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+                lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "235" else ""))
+            ax.tick_params(axis="y", which="minor", labelsize=7)
             ax.set_ylabel(f"{peer} time / gconv time")
             ax.set_title(f"gconv vs {peer} (> 1: gconv is faster)")
         ax.set_xticks(range(len(layers)))
