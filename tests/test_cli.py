@@ -185,6 +185,42 @@ def test_bench_reports_a_peer_that_fails_and_goes_on(monkeypatch, capsys):
     assert "torch failed on seed_g4: RuntimeError: peer exploded" in out
 
 
+class _FakePeerProcess:
+    """Stands in for gconv._peer_process.PeerProcess: runs gconv in this process."""
+    made = []
+
+    def __init__(self, peer):
+        self.peer, self.pid, self.closed, self.threads = peer, None, False, []
+        _FakePeerProcess.made.append(self)
+
+    def runner(self, layer, inputs, threads):
+        self.threads.append(threads)
+        return _layers.gconv_runner(layer, inputs)
+
+    def close(self):
+        self.closed = True
+
+
+def test_bench_runs_pooled_peers_through_peer_processes_and_closes_them(monkeypatch):
+    monkeypatch.setattr(_cli, "PeerProcess", _FakePeerProcess)
+    monkeypatch.setattr(_FakePeerProcess, "made", [])
+    layer = [_layers.BY_NAME["seed_g4"]]
+    report = _cli.run_bench(layer, [1, 2], ["onnxruntime"], "quick", rounds=2,
+                            min_sample_s=0.0002)
+    (proc,) = _FakePeerProcess.made                   # one per pooled peer, for the run
+    assert proc.peer == "onnxruntime" and proc.threads == [1, 2] and proc.closed
+    assert [r["threads"] for r in report["results"]] == [1, 2]
+    assert all(r["outputs_match"] and "onnxruntime" in r["ratios"] for r in report["results"])
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(_cli, "_bench_row", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _cli.run_bench(layer, [1], ["onnxruntime", "openvino"], "quick")
+    assert [p.peer for p in _FakePeerProcess.made[1:]] == ["onnxruntime", "openvino"]
+    assert all(p.closed for p in _FakePeerProcess.made)
+
+
 def _table_rows_line(out, name):
     return next(line for line in out.splitlines() if line.startswith(name + " "))
 
