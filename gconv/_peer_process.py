@@ -144,22 +144,38 @@ class PeerProcess:
     # -- requests ----------------------------------------------------------------------
 
     def request(self, *message):
-        """Send one message, return the child's value; its errors raise RuntimeError."""
-        if not self.alive():
+        """Send one message, return the child's value; its errors raise RuntimeError.
+        A "setup" starts a new child if there is none (or it died); any other request to
+        a dead child raises: the runner it served is gone with it."""
+        if message[0] == "setup" and not self.alive():
+            self.close()                     # the dead one's pipes
             self._start()
+        if not self.alive():
+            raise self._ended(message[0])
         self.resume()
         try:
             pickle.dump(message, self._proc.stdin)
             self._proc.stdin.flush()
             status, value = pickle.load(self._proc.stdout)
         except (OSError, EOFError, pickle.UnpicklingError) as e:
-            code = self._proc.wait()
-            self.close()
-            raise RuntimeError(f"{self.peer}'s process ended (exit code {code}) during "
-                               f"{message[0]!r}") from e
+            raise self._ended(message[0]) from e
         if status != "ok":
             raise RuntimeError(value)
         return value
+
+    def _ended(self, kind):
+        """The RuntimeError for a child that is gone (or, having broken the protocol, is
+        ended here)."""
+        code = None
+        if self._proc is not None:
+            try:
+                code = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                code = self._proc.wait()
+        self.close()
+        return RuntimeError(f"{self.peer}'s process is not running (exit code {code}) for "
+                            f"{kind!r}")
 
     def runner(self, layer, inputs, threads):
         """A runner of `layer` in the child (replacing the child's previous one)."""

@@ -46,11 +46,13 @@ def test_pause_stops_every_thread_and_a_request_resumes(process):
 
 def test_the_childs_errors_come_back_and_it_goes_on(process):
     x, w, b = LAYER.make_inputs()
-    with pytest.raises(RuntimeError, match=r"'call' before a successful 'setup'"):
-        process.request("call")
+    with pytest.raises(RuntimeError, match=r"not running \(exit code None\) for 'call'"):
+        process.request("call")                  # no child yet: only "setup" starts one
     bad = (x[:, :3], w, b)                    # 3 input channels for a 16-channel layer
     with pytest.raises(RuntimeError, match=r"ValueError: .*channel"):
         process.runner(LAYER, bad, threads=1)
+    with pytest.raises(RuntimeError, match=r"'call' before a successful 'setup'"):
+        process.request("call")
     with pytest.raises(RuntimeError, match=r"unknown request 'dance'"):
         process.request("dance")
     assert process.runner(LAYER, (x, w, b), threads=1)().shape == LAYER.problem().output_shape
@@ -60,8 +62,11 @@ def test_a_dead_child_raises_and_the_next_runner_starts_a_new_one(process):
     remote = process.runner(LAYER, LAYER.make_inputs(), threads=1)
     first = process.pid
     os.kill(first, signal.SIGKILL)
-    with pytest.raises(RuntimeError, match=r"gconv's process ended \(exit code -9\)"):
+    process._proc.wait()                         # dead before the request, or during it:
+    with pytest.raises(RuntimeError, match=r"gconv's process is not running \(exit code -9\)"):
         remote()
+    with pytest.raises(RuntimeError, match=r"not running \(exit code None\) for 'time'"):
+        remote.time_sample(1)                    # the runner went with its process
     assert process.runner(LAYER, LAYER.make_inputs(), threads=1)() is not None
     assert process.pid not in (None, first)
 
