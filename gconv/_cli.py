@@ -6,7 +6,8 @@
 
 ``bench`` times the bench layers (gconv/_layers.py) in gconv and in the peer libraries that
 are installed (torch, onnxruntime, OpenVINO), interleaving the libraries within each round
-so that the machine's drifts hit them alike, and reports medians. ``explain`` and ``check``
+so that the machine's drifts hit them alike, and reports medians. onnxruntime and OpenVINO
+run in processes of their own (gconv/_peer_process.py). ``explain`` and ``check``
 live in gconv/_explain.py and gconv/_check.py, imported only when those subcommands run.
 """
 import argparse
@@ -117,9 +118,9 @@ def _positive_int(text):
 
 class OtherLoad:
     """How much of the machine other processes used while a block of code ran, from
-    /proc/stat's busy time minus this process's own CPU time and that of own_pids (the
-    bench's peer processes) (Linux; None elsewhere). On a shared machine a multi-thread
-    timing is only meaningful when this is near 0."""
+    /proc/stat's busy time minus the CPU time of this process and of own_pids, the bench's
+    peer processes (Linux; None elsewhere). On a shared machine a multi-thread timing is
+    only meaningful when this is near 0."""
 
     def __init__(self, own_pids=()):
         self.own_pids = [pid for pid in own_pids if pid is not None]
@@ -181,6 +182,7 @@ def _time_sample(fn, n_calls):
 SETTLE_S = 0.02
 
 
+# A sample's call count comes from the fastest of this many single calls.
 CALIBRATION_CALLS = 3
 
 
@@ -289,8 +291,10 @@ def _make_runners(layer, inputs, threads, peers, processes):
         try:
             if name in processes:
                 runners[name] = processes[name].runner(layer, inputs, threads)
-            else:
+            elif name == "torch":
                 runners[name] = _layers.torch_runner(layer, inputs)
+            else:
+                raise ValueError(f"unknown peer {name!r}")
         except Exception as e:               # a peer that cannot run a layer: say so, go on
             errors[name] = f"{type(e).__name__}: {e}"
     return runners, errors
