@@ -204,6 +204,7 @@ class _FakePeerProcess:
 def test_bench_runs_pooled_peers_through_peer_processes_and_closes_them(monkeypatch):
     monkeypatch.setattr(_cli, "PeerProcess", _FakePeerProcess)
     monkeypatch.setattr(_FakePeerProcess, "made", [])
+    monkeypatch.setattr(_layers, "peer_version", lambda name: "0.0")   # need not be installed
     layer = [_layers.BY_NAME["seed_g4"]]
     report = _cli.run_bench(layer, [1, 2], ["onnxruntime"], "quick", rounds=2,
                             min_sample_s=0.0002)
