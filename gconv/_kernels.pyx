@@ -10,10 +10,12 @@
 #       gconv_kernels.h picks the ISA at run time from the CPU's features.
 #   (c) A Plan holds the problem and its blocking (gconv_params), made once per problem and
 #       cached by the façade. The same Plan must be used to pack weights and to run.
-#   (d) Parallelism: prange over independent tasks (image x group x tile). Each task writes
-#       its own block of the output and reduces every element in a fixed order, so results
-#       are bitwise identical for any thread count. Per-thread scratch is allocated inside
-#       `with nogil, parallel()`. OpenMP calls come only from _openmp.pxd.
+#   (d) Parallelism: prange over independent tasks (image x group x tile), dynamic schedule
+#       in chunks of the plan's task_chunk (runs of consecutive tasks for calls that stream
+#       from memory). Each task writes its own block of the output and reduces every
+#       element in a fixed order, so results are bitwise identical for any thread count
+#       and split. Per-thread scratch is allocated inside `with nogil, parallel()`. OpenMP
+#       calls come only from _openmp.pxd.
 #   (e) The GIL is released around every kernel, also in a serial build.
 #   (f) LeanCall: a layer's repeated call, its arguments checked by C comparisons against
 #       the signature it was made for (the one exception to (a): the façade made the
@@ -44,6 +46,7 @@ cdef extern from "gconv_kernels.h" nogil:
         long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
         int zero_scratch
         long pf_stride
+        long task_chunk
         long PW, PROWS, QPAD, panel_w
         int flat_planes
 
@@ -153,6 +156,7 @@ cdef class Plan:
                     MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
                     channel_vectors=bool(self.p.oc_vec), direct_out=bool(self.p.direct_out),
                     prefetch=self.p.pf_stride > 0, flat_planes=bool(self.p.flat_planes),
+                    task_chunk=self.p.task_chunk,
                     scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
 
     def packed_weight_size(self):
@@ -306,7 +310,7 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
         scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
         if scratch == NULL:
             failed_p[0] = 1
-        for t in prange(p.n_tasks, schedule='dynamic'):
+        for t in prange(p.n_tasks, schedule='dynamic', chunksize=p.task_chunk):
             if scratch != NULL:
                 gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
         # end: prange

@@ -210,6 +210,8 @@ THREAD_CASES = [
     dict(N=3, C=96, H=20, W=20, KH=3, KW=3, stride=1, padding=2, dilation=2, mult=2),
     dict(N=1, C=1200, H=7, W=7, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
     dict(N=2, C=201, H=14, W=14, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
+    # input + output above 4 MiB: each thread takes runs of consecutive tasks
+    dict(N=4, C=32, H=72, W=72, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),
 ]
 
 
@@ -282,6 +284,15 @@ def test_kernel_selection(shape, kernel_id, plane, lanes):
     assert blk["channel_vectors"] == lanes
     # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
     assert blk["direct_b"] == (plane and W < blk["VLEN"])
+
+
+def test_calls_that_stream_hand_out_runs_of_tasks():
+    """task_chunk: consecutive tasks per grab at 2 threads when input + output exceed 4 MiB
+    (5.3 MB here); one task at a time in cache or on one thread."""
+    assert _blocking(4, 32, 72, 72, 3, 1, 1, n_threads=2)["task_chunk"] > 1
+    assert _blocking(4, 32, 72, 72, 3, 1, 1, n_threads=1)["task_chunk"] == 1
+    assert _blocking(1, 32, 72, 72, 3, 1, 1, n_threads=2)["task_chunk"] == 1
+    assert _blocking(4, 32, 14, 14, 3, 1, 1, n_threads=2)["task_chunk"] == 1   # lanes, cached
 
 
 def test_scratch_stays_small():

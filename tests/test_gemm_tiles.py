@@ -179,6 +179,10 @@ def test_calls_that_stream_prefetch_the_next_task_and_match(restore_isa_threads)
     level = gconv._isa.isa_level()
     assert select(prob).make_plan(prob, level, 2).blocking["prefetch"]
     assert not select(small).make_plan(small, level, 2).blocking["prefetch"]
+    # ... and each thread takes runs of consecutive tasks (one at a time in cache, or alone)
+    assert select(prob).make_plan(prob, level, 2).blocking["task_chunk"] > 1
+    assert select(prob).make_plan(prob, level, 1).blocking["task_chunk"] == 1
+    assert select(small).make_plan(small, level, 2).blocking["task_chunk"] == 1
     expected = conv2d_reference(x, w, None, prob.stride, prob.padding, prob.dilation, 8)
     for isa in gconv.available_isas():
         gconv.set_isa(isa)

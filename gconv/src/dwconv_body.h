@@ -1012,6 +1012,7 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
         p->MB = nb * VLEN;
         p->n_mblocks = (blocks + nb - 1) / nb;
         p->n_tasks = p->N * p->n_mblocks;
+        p->task_chunk = FN(task_chunk)(p, n_threads);
         return;
     }
     p->direct_b = FN(dw_use_plane)(p);
@@ -1051,6 +1052,7 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
     p->NC = rows;
     p->n_ptiles = (p->OH + rows - 1) / rows;
     p->n_tasks = base * p->n_ptiles;
+    p->task_chunk = FN(task_chunk)(p, n_threads);
 }
 
 /* --- copies into scratch -------------------------------------------------------------- */

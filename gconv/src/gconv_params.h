@@ -52,12 +52,15 @@ typedef struct {
     long scratch_elems;        /* per-thread scratch, in elements */
     int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
     long pf_stride;            /* phase planes: tasks from one task to the same thread's next
-                                  (~n_threads under the dynamic schedule): what to prefetch;
-                                  0: no prefetch (the call's data fits in cache) */
+                                  (1 within a task_chunk, else ~n_threads under the dynamic
+                                  schedule): what to prefetch; 0: no prefetch (the call's
+                                  data fits in cache) */
     const void *ukr, *tail_ukr;  /* direct_b: the plan ISA's MR x NV micro-kernel and the
                                   narrower one for the last pixel tile's ragged chunk (found
                                   once: a table scan per task was a fifth of a tiny call) */
     int tail_nv;               /* direct_b: vectors of tail_ukr */
+    long task_chunk;           /* consecutive tasks a thread takes at a time (the dynamic
+                                  schedule's chunk): 1, or more when the call streams */
 } gconv_params;
 
 #endif
