@@ -473,24 +473,6 @@ static inline long FN(cv_stage_elems)(long rb, long OW, long MP, long NR)
     return (FN(ceil_div)(rb * OW, VLEN) * VLEN + MP) * NR + NR + (long)VLEN * VLEN;
 }
 
-/* Planner. Two ways to feed the micro-kernel's B operand:
- *
- * direct_b (1x1, stride 1, no padding): B *is* the input: row k = channel k of the group,
- *   read in place. Tasks tile the pixels (NC per task) and block K by KC so a KC x NR
- *   sliver of B stays in L1 while every weight panel passes over it. (Unless the image is
- *   so small that channel-vector tiles on phase planes win, see below.)
- *
- * otherwise, implicit GEMM on phase planes: a task takes NC output rows. It copies the
- *   input rows they need, zero-padded, into per-thread scratch split into SH x SW phase
- *   planes (plane (a, b) holds padded pixels (SH*i + a, SW*j + b)), each row PW wide:
- *
- *      PW = OW + (KW-1)*DW / SW        ("wide" rows: PW - OW garbage columns, discarded)
- *
- *   Then output pixel q = r*PW + ow (r = row in the block) and tap (c, kh, kw) reads plane
- *   ((kh*DH) % SH, (kw*DW) % SW) of channel c at index q + (kh*DH/SH)*PW + (kw*DW/SW): a
- *   constant offset per tap, so B row k is a contiguous run of the scratch and no im2col
- *   is ever built. The micro-kernel writes wide rows to a staging tile; the valid OW
- *   columns are copied out with the epilogue. */
 /* A call whose input and output together exceed 4 MiB streams them from L3 or memory. */
 static int FN(call_streams)(const gconv_params *p)
 {
@@ -513,6 +495,24 @@ static long FN(task_chunk)(const gconv_params *p, int n_threads)
     return chunk > 1 ? chunk : 1;
 }
 
+/* Planner. Two ways to feed the micro-kernel's B operand:
+ *
+ * direct_b (1x1, stride 1, no padding): B *is* the input: row k = channel k of the group,
+ *   read in place. Tasks tile the pixels (NC per task) and block K by KC so a KC x NR
+ *   sliver of B stays in L1 while every weight panel passes over it. (Unless the image is
+ *   so small that channel-vector tiles on phase planes win, see below.)
+ *
+ * otherwise, implicit GEMM on phase planes: a task takes NC output rows. It copies the
+ *   input rows they need, zero-padded, into per-thread scratch split into SH x SW phase
+ *   planes (plane (a, b) holds padded pixels (SH*i + a, SW*j + b)), each row PW wide:
+ *
+ *      PW = OW + (KW-1)*DW / SW        ("wide" rows: PW - OW garbage columns, discarded)
+ *
+ *   Then output pixel q = r*PW + ow (r = row in the block) and tap (c, kh, kw) reads plane
+ *   ((kh*DH) % SH, (kw*DW) % SW) of channel c at index q + (kh*DH/SH)*PW + (kw*DW/SW): a
+ *   constant offset per tap, so B row k is a contiguous run of the scratch and no im2col
+ *   is ever built. The micro-kernel writes wide rows to a staging tile; the valid OW
+ *   columns are copied out with the epilogue. */
 static void FN(gemm_plan)(gconv_params *p, int n_threads)
 {
     const long S = (long)sizeof(T);
