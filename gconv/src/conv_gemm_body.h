@@ -484,10 +484,11 @@ static int FN(call_streams)(const gconv_params *p)
 /* Tasks a thread takes at a time (gconv_params.task_chunk): for a call that streams, runs
  * of consecutive tasks, about 4 per thread, so that each thread reads and writes long
  * contiguous stretches of memory, not every other task's (which the hardware prefetchers
- * follow badly). Measured at 2 threads against one task at a time, alternating processes:
- * batch-8 MobileNetV2's depthwise layer 4-27 % faster, batch-8 ResNeXt 56x56 6-13 %
- * (in one process with a shared output 1.27x and 1.9x). Calls in cache keep single
- * tasks: the finest balance between the cores. */
+ * follow badly). Measured at 2 threads against one task at a time, layer calls in
+ * alternating processes (two sets of pairs, the machine noisy): batch-8 MobileNetV2's
+ * depthwise layer a median 9-17 % faster (single pairs from 9 % slower to 27 % faster),
+ * batch-8 ResNeXt 56x56 5-10 % faster. Calls in cache keep single tasks: the finest
+ * balance between the cores (runs there: no gain in a C harness, -3..+1 %). */
 static long FN(task_chunk)(const gconv_params *p, int n_threads)
 {
     if (n_threads < 2 || !FN(call_streams)(p)) return 1;
