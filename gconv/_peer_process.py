@@ -220,6 +220,9 @@ def _die_with_parent():
 def serve():
     """The child's loop (see the module docstring)."""
     _die_with_parent()
+    # Ctrl-C in the terminal reaches the whole process group: the parent handles it and
+    # ends its children (PeerProcess.close), which would otherwise print tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # the replies own the original stdout; anything the libraries print goes to stderr
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

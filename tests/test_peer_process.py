@@ -71,6 +71,12 @@ def test_a_dead_child_raises_and_the_next_runner_starts_a_new_one(process):
     assert process.pid not in (None, first)
 
 
+def test_ctrl_c_is_left_to_the_parent(process):
+    remote = process.runner(LAYER, LAYER.make_inputs(), threads=1)
+    os.kill(process.pid, signal.SIGINT)
+    assert remote().shape == LAYER.problem().output_shape and process.alive()
+
+
 def test_close_ends_a_paused_child():
     process = PeerProcess("gconv")
     process.runner(LAYER, LAYER.make_inputs(), threads=1).pause()
