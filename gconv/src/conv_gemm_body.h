@@ -489,10 +489,10 @@ static int FN(call_streams)(const gconv_params *p)
  * depthwise layer a median 9-17 % faster (single pairs from 9 % slower to 27 % faster),
  * batch-8 ResNeXt 56x56 5-10 % faster. Calls in cache keep single tasks: the finest
  * balance between the cores (runs there: no gain in a C harness, -3..+1 %). */
-static long FN(task_chunk)(const gconv_params *p, int n_threads)
+static long FN(task_chunk)(long n_tasks, int n_threads, int streams)
 {
-    if (n_threads < 2 || !FN(call_streams)(p)) return 1;
-    const long chunk = p->n_tasks / (4L * n_threads);
+    if (n_threads < 2 || !streams) return 1;
+    const long chunk = n_tasks / (4L * n_threads);
     return chunk > 1 ? chunk : 1;
 }
 
@@ -583,7 +583,7 @@ static void FN(gemm_plan)(gconv_params *p, int n_threads)
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
     const int streams = FN(call_streams)(p);
-    p->task_chunk = FN(task_chunk)(p, n_threads);
+    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, streams);
     /* Prefetch the next task's data (pf_init) only when the call streams: there it saves
      * 5-27 % (batch 4-8), while on data already in cache the prefetch instructions only
      * queue for miss buffers and cost 1-4 % (measured on ResNeXt's 56x56, strided and 7x7

@@ -17,10 +17,12 @@
  *               pulled back to end at OW (the overlap is recomputed identically), or is a
  *               half-width vector when the ragged end is at most half a vector (3x3).
  *   kernels   = 3x3, 5x5, 7x7 at stride 1 and 2, and 3x3 stride 1 dilation 2, with KH, KW,
- *               S, D, RB, NV, MM all compile-time (fully unrolled taps); at stride 2 a
- *               strip loads two vectors of input per tap pair and splits them into even
- *               and odd columns with in-lane shuffles (shufps), which leaves the outputs in
- *               a fixed lane permutation, undone by one permute per stored vector.
+ *               S, D, RB, NV, MM all compile-time (fully unrolled taps). At stride 2 on
+ *               512-bit floats each input row is split once into its even and odd columns
+ *               in order, and every tap is one of them moved by a valignd (S2V in
+ *               dw_strip); elsewhere a strip loads two vectors of input per tap pair and
+ *               splits them with in-lane shuffles (shufps), which leaves the outputs in a
+ *               fixed lane permutation, undone by one permute per stored vector.
  *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops,
  *               still several vectors along the width.
  *   input     = padded copy: a sub-block of SB output rows of one group has its input rows
@@ -1012,7 +1014,7 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
         p->MB = nb * VLEN;
         p->n_mblocks = (blocks + nb - 1) / nb;
         p->n_tasks = p->N * p->n_mblocks;
-        p->task_chunk = FN(task_chunk)(p, n_threads);
+        p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(p));
         return;
     }
     p->direct_b = FN(dw_use_plane)(p);
@@ -1052,7 +1054,7 @@ static void FN(dw_plan)(gconv_params *p, int n_threads)
     p->NC = rows;
     p->n_ptiles = (p->OH + rows - 1) / rows;
     p->n_tasks = base * p->n_ptiles;
-    p->task_chunk = FN(task_chunk)(p, n_threads);
+    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(p));
 }
 
 /* --- copies into scratch -------------------------------------------------------------- */
