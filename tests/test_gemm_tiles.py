@@ -120,6 +120,26 @@ def test_scratch_is_bounded_by_cache_sized_tiles():
         assert plan.blocking["scratch_bytes"] < 512 * 1024
 
 
+def test_two_threads_split_pixels_before_channels(restore_isa_threads):
+    # MobileNetV2's 144 -> 24 projection at 56x56: enough pixel tiles for ~4 tasks per
+    # thread, so the 24 output channels stay one block (each channel block would read the
+    # whole input again), and 1 and 2 threads agree bitwise
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 144, 56, 56)).astype(np.float32)
+    w = rng.standard_normal((24, 144, 1, 1)).astype(np.float32)
+    prob = build_problem(x, w, None, 1, 0, 1, 1)
+    for isa_level in range(_kernels.cpu_max_isa() + 1):
+        blocking = select(prob).make_plan(prob, isa_level, 2).blocking
+        assert blocking["MB"] >= 24 and blocking["n_tasks"] >= 8, (isa_level, blocking)
+    outs = []
+    for n in (1, 2):
+        gconv.set_num_threads(n)
+        outs.append(gconv.conv2d(x, w))
+    np.testing.assert_allclose(outs[1], conv2d_reference(x, w, None, (1, 1), (0,) * 4, (1, 1), 1),
+                               rtol=1e-4, atol=1e-4)
+    assert np.array_equal(outs[0], outs[1])
+
+
 # Plain outputs (no epilogue) go out in whole vectors that may run into the next output row
 # of the same task, or by masked stores straight from the micro-kernel (AVX-512): both must
 # stay inside the task (calls big enough to prefetch are tested below).
