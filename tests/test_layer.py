@@ -390,6 +390,55 @@ def test_lean_call_runs_repeats_and_declines_what_it_was_not_made_for():
     np.testing.assert_array_equal(layer(x), expected(x, None))
 
 
+def test_lean_call_writes_into_out_and_declines_outs_it_cannot_use():
+    """out= on a repeated call also runs through the LeanCall and returns out itself; an out
+    of another shape or dtype, not C-contiguous, read-only, a subclass or overlapping the
+    input is declined, and forward raises the usual error (or writes through a copy)."""
+    layer = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12)
+    x = np.random.default_rng(15).standard_normal((2, 8, 7, 7)).astype(np.float32)
+    x_before = x.copy()
+    want = layer(x)
+    lean = layer._lean
+    forward_calls = []
+    forward = layer.forward
+    layer.forward = lambda *a, **k: (forward_calls.append(1), forward(*a, **k))[1]
+
+    out = np.full_like(want, np.nan)
+    assert layer(x, out=out) is out and forward_calls == []     # the lean path
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(x, x_before)
+
+    read_only = np.empty_like(want)
+    read_only.flags.writeable = False
+    big = np.empty((2, 8, 7, 8), np.float32)
+    sharing = np.empty(x.size + want.size, np.float32)
+    x_shared = sharing[:x.size].reshape(x.shape)
+    x_shared[...] = x
+    declined = {
+        "other shape": (x, np.empty((1, 8, 7, 7), np.float32), "must have shape"),
+        "other dtype": (x, np.empty(want.shape), "must have shape"),
+        "not C-contiguous": (x, big[..., :7], "C-contiguous"),
+        "read-only": (x, read_only, "writeable"),
+        "overlapping the input": (x_shared, sharing[x.size // 2:][:want.size].reshape(want.shape),
+                                  "must not overlap input"),
+    }
+    for name, (inp, bad, error) in declined.items():
+        assert lean(inp, layer.bias, bad) is None, name
+        forward_calls.clear()
+        with pytest.raises(ValueError, match=error):
+            layer(inp, out=bad)
+        assert forward_calls == [1], name
+    # right next to the input, not overlapping it: accepted
+    apart = sharing[x.size:].reshape(want.shape)
+    assert layer(x_shared, out=apart) is apart and forward_calls == [1]
+    np.testing.assert_array_equal(apart, want)
+    # a subclass is declined by the LeanCall but fine for forward
+    sub = np.empty_like(want).view(_ArraySubclass)
+    assert lean(x, layer.bias, sub) is None
+    assert layer(x, out=sub) is sub and forward_calls == [1, 1]
+    np.testing.assert_array_equal(sub, want)
+
+
 def test_copied_and_pickled_layers_compute_the_same():
     """copy.deepcopy and pickle work after calls too (the plan caches, which hold compiled
     objects, are left out and rebuilt); the copy keeps its own weights."""
