@@ -234,7 +234,7 @@ cdef class LeanCall:
     apart from x; or the ISA or thread count changed since. The layer then takes its general
     path, which raises the errors. The checks are C comparisons, so a repeated small call
     costs little more than its kernel (the seed layer: ~2 -> ~0.9 us; with out=, ~2.8 ->
-    ~1 us). bias: None, or the layer's own (C-contiguous, of the plan's dtype: the layer's
+    ~0.9 us). bias: None, or the layer's own (C-contiguous, of the plan's dtype: the layer's
     bias setter makes it so).
     """
     cdef readonly Plan plan      # for tests: the ISA and thread count it runs with
