@@ -438,8 +438,8 @@ class Conv2d:
             packed = lean = None
             if cp.kernel_plan is not None:
                 packed = cp.impl.prepare_weight(cp.kernel_plan, self._weight)
-                if (key is not None and cp.is_simple and layout == "NCHW"
-                        and algorithm == "auto" and input.dtype == cp.problem.dtype):
+                if (key is not None and cp.is_simple and algorithm == "auto"
+                        and input.dtype == cp.problem.dtype):
                     lean = _kernels.LeanCall(cp.kernel_plan, packed, input.shape,
                                              cp.user_output_shape, cp.problem.dtype.num)
             entry = (cp, packed, lean)
@@ -448,11 +448,12 @@ class Conv2d:
                     self._plans.clear()
                 self._plans[key] = entry
         cp, packed, lean = entry
-        if residual is None and out is None and packed is not None and cp.is_simple:
-            if lean is not None:    # this signature's, for the next call
+        if residual is None and packed is not None and cp.is_simple:
+            if lean is not None:    # this signature's, for the next call (with out= too)
                 lean.renew()        # (the key holds the current ISA and thread count)
             self._lean = lean
-            return _run_lean(cp, input, packed, self._bias)    # the layer's own copy
+            if out is None:
+                return _run_lean(cp, input, packed, self._bias)    # the layer's own copy
         if residual is not None:
             residual = _check_residual(residual, cp)
         if out is not None:

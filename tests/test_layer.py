@@ -438,6 +438,15 @@ def test_lean_call_writes_into_out_and_declines_outs_it_cannot_use():
     assert layer(x, out=sub) is sub and forward_calls == [1, 1]
     np.testing.assert_array_equal(sub, want)
 
+    # a layer only ever called with out= reaches its LeanCall from the second call on
+    fresh = gconv.Conv2d(8, 8, 3, padding=1, groups=2, rng=12)
+    first = np.empty_like(want)
+    assert fresh(x, out=first) is first and fresh._lean is not None
+    fresh.forward = lambda *a, **k: pytest.fail("the second out= call went through forward")
+    second = np.empty_like(want)
+    assert fresh(x, out=second) is second
+    np.testing.assert_array_equal(second, want)
+
 
 def test_copied_and_pickled_layers_compute_the_same():
     """copy.deepcopy and pickle work after calls too (the plan caches, which hold compiled
