@@ -151,15 +151,25 @@ class OtherLoad:
         return busy, own.user + own.system + children, time.perf_counter()
 
 
-def _cpu_model():
+def _cpu_model(cpuinfo="/proc/cpuinfo"):
+    """The first CPU's model name with its CPUID family and model: a hypervisor may show
+    only "AMD EPYC", and family 25 model 17 (Zen 4, 512-bit FMAs in two 256-bit halves)
+    and family 26 (Zen 5, full-width) differ twofold in FMA peak."""
+    fields = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break              # the end of the first CPU's block
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "cpu family", "model"):
+                    fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (CPUID family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 # ---------------------------------------------------------------------------------------

@@ -430,3 +430,15 @@ def test_check_without_torch_says_so(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gconv._check", types.SimpleNamespace(run_check=run_check))
     assert _cli.main(["check"]) == 2
     assert "gconv check: gconv check compares gconv with PyTorch" in capsys.readouterr().err
+
+
+def test_cpu_model_names_the_cpuid_family_and_model_of_the_first_cpu(tmp_path):
+    # a hypervisor may show only "AMD EPYC"; family and model tell Zen 4 from Zen 5
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+                       "model\t\t: 17\nmodel name\t: AMD EPYC\n\n"
+                       "processor\t: 1\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: Other\n")
+    assert _cli._cpu_model(str(cpuinfo)) == "AMD EPYC (CPUID family 25, model 17)"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert _cli._cpu_model(str(cpuinfo)) == "Some CPU"
+    assert _cli._cpu_model(str(tmp_path / "missing")) != ""
