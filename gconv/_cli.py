@@ -425,7 +425,7 @@ def format_table(report):
     peers = s["peers"]
     peak = m["fma_peak_gflops_per_core"]
     lines = [
-        f"gconv {m['gconv']} bench on {m['cpu']} ({m['cpus_available']} CPUs), "
+        f"gconv {m['gconv']} bench on {m['cpu']}, {m['cpus_available']} CPUs, "
         f"ISA {m['isa']}, OpenMP {'on' if m['openmp'] else 'off'}, measured FMA peak "
         + (f"{peak:.1f} GFLOP/s per core" if peak else "unknown (generic ISA)"),
         "peers: " + (", ".join(f"{n} {v}" for n, v in m["peers"].items()) or "none"),
