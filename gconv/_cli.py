@@ -153,8 +153,8 @@ class OtherLoad:
 
 def _cpu_model(cpuinfo="/proc/cpuinfo"):
     """The first CPU's model name with its CPUID family and model: a hypervisor may show
-    only "AMD EPYC", and family 25 model 17 (Zen 4, 512-bit FMAs in two 256-bit halves)
-    and family 26 (Zen 5, full-width) differ twofold in FMA peak."""
+    only "AMD EPYC", yet family 25 model 17 (Zen 4, 512-bit FMAs in two 256-bit halves)
+    has half the FMA peak of a full-width Zen 5 server core (family 26)."""
     fields = {}
     try:
         with open(cpuinfo) as f:
@@ -162,8 +162,9 @@ def _cpu_model(cpuinfo="/proc/cpuinfo"):
                 if not line.strip():
                     break              # the end of the first CPU's block
                 key, _, value = line.partition(":")
-                if key.strip() in ("model name", "cpu family", "model"):
-                    fields[key.strip()] = value.strip()
+                key = key.strip()
+                if key in ("model name", "cpu family", "model"):
+                    fields[key] = value.strip()
     except OSError:
         pass
     name = fields.get("model name") or platform.processor() or platform.machine()
