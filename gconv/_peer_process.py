@@ -40,6 +40,17 @@ def _runner_factory(peer):
             "gconv": lambda layer, inputs, threads: _layers.gconv_runner(layer, inputs)}[peer]
 
 
+def _stat_fields(path):
+    """The fields of a /proc .../stat file after the command name (which may hold spaces
+    and brackets): [0] is the state, [11] and [12] user and system time in clock ticks.
+    None if the file cannot be read (the process or thread is gone, or no /proc)."""
+    try:
+        with open(path) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _threads_stopped(pid):
     """True when every thread of process pid is stopped (state T), as after SIGSTOP."""
     try:
@@ -47,23 +58,18 @@ def _threads_stopped(pid):
     except OSError:
         return True                          # gone (or no /proc): nothing runs
     for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue                         # the thread just exited
-        if state not in ("T", "t"):
+        fields = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
+        if fields and fields[0] not in ("T", "t"):    # (None: the thread just exited)
             return False
     return True
 
 
 def process_cpu_seconds(pid):
     """User + system CPU seconds process pid has used so far (Linux /proc; None elsewhere)."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+    except (TypeError, IndexError, ValueError):
         return None
 
 
