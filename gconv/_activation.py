@@ -4,6 +4,7 @@ Forms (torch's definitions):
   None, 'relu', 'relu6', 'sigmoid', 'tanh', 'silu', 'hardswish'
   'leaky_relu' (slope 0.01, torch's default) or ('leaky_relu', slope)
   ('clamp', min, max)   min(max(x, min), max); ('clamp', 0, 6) is relu6
+NaN propagates as in torch: relu(NaN), clamp(NaN, ...) and a clamp with a NaN bound are NaN.
 """
 import numbers
 
@@ -58,10 +59,9 @@ def parse_activation(activation):
             return Activation(("leaky_relu", 3, _number(activation[1], "leaky_relu slope"),
                                0.0, 0.0))
         if head == "clamp" and len(activation) == 3:
+            # torch.clamp's rule: min > max gives max everywhere, a NaN bound NaN
             lo = _number(activation[1], "clamp min")
             hi = _number(activation[2], "clamp max")
-            if lo > hi:
-                raise ValueError(f"clamp needs min <= max, got ('clamp', {lo}, {hi})")
             return Activation(("clamp", 4, 0.0, lo, hi))
     raise ValueError(
         f"activation must be None, one of {SIMPLE + ('leaky_relu',)}, ('leaky_relu', slope) "

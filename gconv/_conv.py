@@ -7,6 +7,8 @@ depends only on the arguments' shapes, dtypes and options, so it is cached by th
 repeated call with the same signature goes straight to the kernel. The caller's arrays are
 never written to (except ``out``).
 """
+import dataclasses
+
 import numpy as np
 
 from . import _activation, _dispatch, _isa, _kernels, _threads
@@ -31,9 +33,10 @@ class CallPlan:
     compiled kernel's plan and how to map the caller's arrays onto the kernel's."""
 
     __slots__ = ("problem", "impl", "kernel_plan", "activation", "batched", "layout",
-                 "mode_pads", "padding_mode", "user_output_shape", "n_threads")
+                 "mode_pads", "padding_mode", "gather", "user_output_shape", "n_threads")
 
-    def __init__(self, problem, impl, activation, batched, layout, padding_mode, mode_pads):
+    def __init__(self, problem, impl, activation, batched, layout, padding_mode, mode_pads,
+                 gather=None):
         self.problem = problem
         self.impl = impl
         self.activation = activation
@@ -41,6 +44,7 @@ class CallPlan:
         self.layout = layout
         self.padding_mode = padding_mode
         self.mode_pads = mode_pads           # pads applied by np.pad for non-zero modes
+        self.gather = gather                 # (rows, cols): see WindowGather
         self.n_threads = _threads.threads_for(problem)
         self.kernel_plan = impl.make_plan(problem, _isa.isa_level(), self.n_threads)
         if self.kernel_plan is not None:
@@ -53,7 +57,8 @@ class CallPlan:
     @property
     def is_simple(self):
         """NCHW, batched, zero padding: the caller's arrays go to the kernel as they are."""
-        return self.batched and self.layout == "NCHW" and self.mode_pads is None
+        return (self.batched and self.layout == "NCHW" and self.mode_pads is None
+                and self.gather is None)
 
 
 def _check_layout(layout):
@@ -94,8 +99,71 @@ def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, acti
                 x_nchw = np.lib.stride_tricks.as_strided(np.empty(1, x.dtype), shape, (0,) * 4)
             padding = 0
     problem = build_problem(x_nchw, w, b, stride, padding, dilation, groups)
+    gather = WindowGather.of(problem)
+    if gather is not None:
+        problem = gather.problem
     impl = _dispatch.select(problem, algorithm)
-    return CallPlan(problem, impl, act, batched, layout, padding_mode, mode_pads)
+    return CallPlan(problem, impl, act, batched, layout, padding_mode, mode_pads, gather)
+
+
+class WindowGather:
+    """A stride far beyond the kernel's reach, gathered away.
+
+    Along an axis whose stride s exceeds both the kernel's extent d*(k-1)+1 and
+    GATHER_MIN_STRIDE, the windows lie apart and most input rows are read by no tap. The
+    kernels would still split the padded input into s phases per axis (s*s planes in all,
+    most of them read by nobody), so their scratch and time grow with the stride (stride
+    4096 on a 32x32 input: 3.4 GB); a stride past the padded input overflowed their sizes.
+    Instead the façade copies just the rows (columns) the taps read, tap by tap, with zeros
+    where a tap falls in the padding, and runs the same convolution on that copy with
+    stride k, dilation 1 and no padding: the same products, with memory bounded by the
+    output's rows times k. Real networks never stride past 8 (a 1x1 stride-2 downsample
+    keeps the kernels' own fused path).
+    """
+    GATHER_MIN_STRIDE = 8
+
+    def __init__(self, problem, rows, cols):
+        self.rows, self.cols = rows, cols
+        kh, kw = problem.KH, problem.KW
+        (sh, sw), (dh, dw), (pt, pb, pl, pr) = problem.stride, problem.dilation, problem.padding
+        H, W = problem.H, problem.W
+        if rows is not None:
+            H, sh, dh, pt, pb = len(rows), kh, 1, 0, 0
+        if cols is not None:
+            W, sw, dw, pl, pr = len(cols), kw, 1, 0, 0
+        self.problem = dataclasses.replace(problem, H=H, W=W, stride=(sh, sw),
+                                           dilation=(dh, dw), padding=(pt, pb, pl, pr))
+
+    @staticmethod
+    def _taps(size, k, s, d, pad_begin, n_out):
+        """Input index of tap j of output i at [i*k + j] (-1: padding), or None when the
+        axis runs as it is."""
+        if s <= max(d * (k - 1) + 1, WindowGather.GATHER_MIN_STRIDE):
+            return None
+        idx = [i * s - pad_begin + j * d for i in range(n_out) for j in range(k)]
+        return np.array([t if 0 <= t < size else -1 for t in idx], dtype=np.intp)
+
+    @classmethod
+    def of(cls, p):
+        """The gather problem ``p`` needs, or None."""
+        (sh, sw), (dh, dw) = p.stride, p.dilation
+        rows = cls._taps(p.H, p.KH, sh, dh, p.padding[0], p.OH)
+        cols = cls._taps(p.W, p.KW, sw, dw, p.padding[2], p.OW)
+        return None if rows is None and cols is None else cls(p, rows, cols)
+
+    def __call__(self, x):
+        """x (N, C, H, W) -> the copy the gathered problem reads."""
+        for axis, idx in ((2, self.rows), (3, self.cols)):
+            if idx is not None:
+                shape = list(x.shape)
+                shape[axis] = len(idx)
+                g = np.zeros(shape, dtype=x.dtype)
+                inside = idx >= 0
+                sel = [slice(None)] * 4
+                sel[axis] = inside
+                g[tuple(sel)] = np.take(x, idx[inside], axis=axis)
+                x = g
+        return x
 
 
 def _check_mode_pads(mode, pads, shape):
@@ -152,6 +220,8 @@ def _execute(cp, input, weight, bias, residual, out, prepared_weight=None):
     if cp.mode_pads is not None:
         pt, pb, pl, pr = cp.mode_pads
         x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=_NUMPY_PAD_MODE[cp.padding_mode])
+    if cp.gather is not None:
+        x = cp.gather(x)
     b = None if bias is None else _contiguous(bias, dtype)
     r = None if residual is None else _to_kernel_layout(residual, cp, dtype)
     # NCHW, zero padding: the kernel writes straight into `out` (a view adds the batch axis)
@@ -197,16 +267,36 @@ _call_plans = {}
 _CACHE_LIMIT = 512
 
 
+# A cache hit must never skip a check that a miss would make: 1 == 1.0 == True (and hash
+# alike), so only arguments made of exact ints and strings key the cache; a float, bool or
+# NumPy scalar goes through validation on every call (which refuses it or takes its value).
+def _plain_ints(v):
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(_plain_ints(e) for e in v))
+
+
+def _plain_activation(a):
+    t = type(a)
+    if a is None or t is str or t is _activation.Activation:
+        return True
+    return t is tuple and all(type(e) in (str, int, float) for e in a)
+
+
 def _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
                padding_mode, layout, algorithm):
     """The cached CallPlan of this call's signature, made (and validated) on first use."""
     key = None
     if (type(input) is np.ndarray and type(weight) is np.ndarray
-            and (bias is None or type(bias) is np.ndarray)):
+            and (bias is None or type(bias) is np.ndarray)
+            and (type(stride) is int or _plain_ints(stride))
+            and (type(padding) is int or _plain_ints(padding))
+            and (type(dilation) is int or _plain_ints(dilation))
+            and type(groups) is int and (activation is None or _plain_activation(activation))):
         key = (input.shape, input.dtype, weight.shape, weight.dtype,
                None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
-               groups, activation, padding_mode, layout, algorithm, _isa._current,
-               _threads._n_threads or _threads.get_num_threads())
+               groups, type(activation), activation, padding_mode, layout, algorithm,
+               _isa._current, _threads._n_threads, _threads._omp_max_threads(),
+               _threads._in_forked_child)      # what get_num_threads() is made of
     try:
         cp = _call_plans.get(key)
     except TypeError:     # a list argument: fine, just not cached
@@ -429,7 +519,7 @@ class Conv2d:
         key = None
         if type(input) is np.ndarray:
             key = (input.shape, input.dtype, layout, algorithm, _isa._current,
-                   _threads._n_threads or _threads.get_num_threads())
+                   _threads.get_num_threads())
         entry = self._plans.get(key) if key is not None else None
         if entry is None:
             cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,

@@ -231,7 +231,8 @@ cdef class LeanCall:
     ``lean(x, bias, out)`` returns the output, or None when this call does not match: x is
     not an ndarray (exactly) of the signature's shape and dtype, C-contiguous, in native
     byte order; out (if given) is not such an ndarray of the output's shape, writeable and
-    apart from x; or the ISA or thread count changed since. The layer then takes its general
+    apart from x; or the ISA or thread count changed since (set_isa, set_num_threads, a
+    fork, or OpenMP's own count moved, as threadpoolctl's limits move it). The layer then takes its general
     path, which raises the errors. The checks are C comparisons, so a repeated small call
     costs little more than its kernel (the seed layer: ~2 -> ~0.9 us; with out=, ~2.8 ->
     ~0.9 us). bias: None, or the layer's own (C-contiguous, of the plan's dtype: the layer's
@@ -240,6 +241,7 @@ cdef class LeanCall:
     cdef readonly Plan plan      # for tests: the ISA and thread count it runs with
     cdef cnp.ndarray packed
     cdef unsigned long epoch
+    cdef int omp_limit            # omp_get_max_threads() when made (threadpoolctl moves it)
     cdef int type_num
     cdef cnp.npy_intp in_dims[4]     # (N, C_in, H, W)
     cdef cnp.npy_intp out_dims[4]    # (N, C_out, OH, OW)
@@ -255,11 +257,13 @@ cdef class LeanCall:
             self.in_dims[i] = in_shape[i]
             self.out_dims[i] = out_shape[i]
         self.epoch = _state_epoch
+        self.omp_limit = omp_get_max_threads()
 
     def renew(self):
         """Match again after an ISA or thread change: the caller found this LeanCall under
         a key holding the current ISA and thread count, so its plan is the current one."""
         self.epoch = _state_epoch
+        self.omp_limit = omp_get_max_threads()
 
     cdef bint _matches(self, object arr, const cnp.npy_intp *want):
         """arr is an ndarray (exactly) of shape want and the plan's dtype, C-contiguous,
@@ -278,7 +282,8 @@ cdef class LeanCall:
         return True
 
     def __call__(self, x, bias, out=None):
-        if self.epoch != _state_epoch or not self._matches(x, self.in_dims):
+        if (self.epoch != _state_epoch or self.omp_limit != omp_get_max_threads()
+                or not self._matches(x, self.in_dims)):
             return None
         cdef cnp.ndarray a = <cnp.ndarray>x
         cdef cnp.ndarray y

@@ -48,14 +48,19 @@ def apply_activation(y, name, alpha=0.0, lo=0.0, hi=0.0):
     """NumPy twin of the kernels' fused epilogue (torch's definitions), in place on y."""
     if name is None:
         return y
+    with np.errstate(invalid="ignore", over="ignore"):    # NaN and inf in, as torch: quietly
+        return _apply_activation(y, name, alpha, lo, hi)
+
+
+def _apply_activation(y, name, alpha, lo, hi):
     if name == "relu":
         np.maximum(y, 0, out=y)
     elif name == "relu6":
         np.clip(y, 0, 6, out=y)
     elif name == "leaky_relu":
         y[...] = np.where(y >= 0, y, alpha * y)
-    elif name == "clamp":
-        np.clip(y, lo, hi, out=y)
+    elif name == "clamp":   # torch.clamp: min(max(y, lo), hi); a NaN bound gives NaN
+        np.minimum(np.maximum(y, lo), hi, out=y)
     elif name == "sigmoid":
         y[...] = 1 / (1 + np.exp(-y))
     elif name == "tanh":

@@ -48,21 +48,34 @@ def check_same_dtype(x, w, b):
         raise TypeError(f"Input type ({x.dtype}) and bias type ({b.dtype}) should be the same")
 
 
-def as_int(value, name):
-    """An integer argument: Python or NumPy ints, not bools, floats or strings."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+# torch reads these arguments as C int64 and refuses larger ones (ValueError: "Overflow when
+# unpacking long long"); so does gconv, before any arithmetic could wrap in the kernels.
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
+def as_int(value, name, allow_bool=False):
+    """An integer argument: Python or NumPy ints that fit in int64; not floats or strings,
+    and not bools unless ``allow_bool`` (torch takes a Python bool inside a tuple as an int,
+    but refuses a bare one and NumPy's bool everywhere)."""
+    if (isinstance(value, np.bool_) or (isinstance(value, bool) and not allow_bool)
+            or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    return operator.index(value)
+    value = operator.index(value)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{name} must fit in a 64-bit signed integer, got {value}")
+    return int(value)
 
 
 def ntuple(value, name, n):
-    """An int or a sequence of n ints -> an n-tuple, with torch's message for a wrong length."""
+    """An int, or a sequence of 1 or n ints -> an n-tuple of ints (torch's _pair and its
+    expand_param_if_needed: (1,) means (1, 1)), with torch's message for a wrong length."""
     if isinstance(value, (tuple, list)):
-        if len(value) != n:
+        if len(value) not in (1, n):
             raise ValueError(f"expected {name} to be a single integer value or a list of {n} "
                              f"values to match the convolution dimensions, but got "
                              f"{name}={list(value)}")
-        return tuple(as_int(v, name) for v in value)
+        items = tuple(as_int(v, name, allow_bool=True) for v in value)
+        return items * n if len(items) == 1 else items
     return (as_int(value, name),) * n
 
 
@@ -115,8 +128,7 @@ def normalize_padding(padding, H, W, KH, KW, stride, dilation):
                 begin = total // 2 if padding == "same_upper" else total - total // 2
             pads += [begin, total - begin]
         return tuple(pads)
-    if (isinstance(padding, (tuple, list)) and len(padding) == 2
-            and all(isinstance(p, (tuple, list)) for p in padding)):
+    if is_nested_padding(padding):
         (pt, pb), (pl, pr) = (pair(padding[0], "padding"), pair(padding[1], "padding"))
         pads = (pt, pb, pl, pr)
     else:
@@ -125,6 +137,12 @@ def normalize_padding(padding, H, W, KH, KW, stride, dilation):
     if min(pads) < 0:
         raise ValueError(f"negative padding is not supported (got padding={padding!r})")
     return pads
+
+
+def is_nested_padding(padding):
+    """((top, bottom), (left, right)): gconv's asymmetric form."""
+    return (isinstance(padding, (tuple, list)) and len(padding) == 2
+            and all(isinstance(p, (tuple, list)) for p in padding))
 
 
 def check_padding_mode(padding_mode):
@@ -150,6 +168,17 @@ def check_group_channels(x_shape, w_shape, groups):
                          f"{x_shape[1]} channels instead")
 
 
+def check_output_size(shape, dtype):
+    """Refuse an output no array can hold (counting an empty batch as one image, so the
+    kernels never plan with sizes whose products overflow)."""
+    n = max(shape[0], 1)
+    for d in shape[1:]:
+        n *= d
+    if n * np.dtype(dtype).itemsize > np.iinfo(np.intp).max:
+        raise ValueError(f"the output would have shape {tuple(shape)}: more elements than an "
+                         f"array can hold (check stride, padding and dilation)")
+
+
 def build_problem(x, w, b, stride, padding, dilation, groups):
     """Check everything about one conv2d call and return its ConvProblem.
 
@@ -170,7 +199,10 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
         raise ValueError(f"kernel size should be greater than zero, but got kernel_height: "
                          f"{KH} kernel_width: {KW} (weight of size {_shape(w)})")
     if CG == 0:
-        raise ValueError(f"Expected a non-empty kernel, but got weight of size {_shape(w)}")
+        # torch returns an (N, 0, OH, OW) tensor here, whatever C_out is: a shape no
+        # convolution has; gconv refuses (README: deliberate differences from torch)
+        raise ValueError(f"Expected a non-empty kernel (C_in / groups >= 1), but got weight "
+                         f"of size {_shape(w)} for input of size {_shape(x)}")
     if H == 0 or W == 0:
         raise ValueError(f"Only zero batch or zero channel inputs are supported, but got input "
                          f"shape: {_shape(x)}")
@@ -184,7 +216,9 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
         raise ValueError(f"Calculated padded input size per channel: ({H + pt + pb} x "
                          f"{W + pl + pr}). Kernel size: ({ext_h} x {ext_w}). Kernel size can't "
                          f"be greater than actual input size")
-    assert conv_output_size(H, KH, stride[0], dilation[0], pt, pb) >= 1
+    OH = conv_output_size(H, KH, stride[0], dilation[0], pt, pb)
+    OW = conv_output_size(W, KW, stride[1], dilation[1], pl, pr)
+    check_output_size((N, C_out, OH, OW), x.dtype)
     return ConvProblem(N=N, C_in=C, H=H, W=W, C_out=C_out, groups=groups, KH=KH, KW=KW,
                        stride=stride, padding=pads, dilation=dilation, dtype=x.dtype,
                        has_bias=b is not None)

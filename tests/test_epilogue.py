@@ -128,7 +128,7 @@ def test_relu6_is_clamp_0_6_and_leaky_relu_default_slope_is_torchs():
                                                activation=("leaky_relu", 0.01)))
 
 
-@pytest.mark.parametrize("activation", ["gelu", ("clamp", 2, 1), ("leaky_relu",),
+@pytest.mark.parametrize("activation", ["gelu", ("clamp", 2), ("leaky_relu",),
                                         ("clamp", 0), 3, ("relu", 1)])
 def test_unknown_or_malformed_activation_is_refused(activation):
     x, w, b, kwargs, _, _ = path_arrays("general", np.float32)

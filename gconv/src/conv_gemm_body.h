@@ -923,6 +923,14 @@ static void FN(zero_slack)(T *planes, long n_planes, long stride, long used, lon
     for (long t = 0; t < tail; t++) planes[n_planes * stride + t] = 0;
 }
 
+/* torch.clamp: min(max(v, lo), hi), NaN in v, lo or hi giving NaN (lo > hi gives hi). */
+static inline T FN(clamp)(T v, T lo, T hi)
+{
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (lo != lo || hi != hi) ? lo + hi : v;
+}
+
 /* Epilogue on an m x n block of C (rows ldc apart) that holds finished sums:
  * add the residual (same layout as C) and apply the activation while the block is in L1. */
 static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R, int m, long n)
@@ -936,10 +944,11 @@ static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R
             T v = c[q];
             if (r) v += r[q];
             switch (p->act) {
-            case GCONV_ACT_RELU: v = v > 0 ? v : 0; break;
-            case GCONV_ACT_RELU6: v = v > 0 ? (v < 6 ? v : 6) : 0; break;
+            /* NaN stays NaN, as in torch: compare so that a NaN fails the test */
+            case GCONV_ACT_RELU: v = v < 0 ? 0 : v; break;
+            case GCONV_ACT_RELU6: v = v < 0 ? 0 : (v > 6 ? 6 : v); break;
             case GCONV_ACT_LEAKY_RELU: v = v >= 0 ? v : alpha * v; break;
-            case GCONV_ACT_CLAMP: v = v < lo ? lo : (v > hi ? hi : v); break;
+            case GCONV_ACT_CLAMP: v = FN(clamp)(v, lo, hi); break;
             case GCONV_ACT_SIGMOID: v = (T)1 / ((T)1 + EXP(-v)); break;
             case GCONV_ACT_TANH: v = TANH(v); break;
             case GCONV_ACT_SILU: v = v / ((T)1 + EXP(-v)); break;

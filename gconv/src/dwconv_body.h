@@ -173,16 +173,21 @@ static void FN(dw_epilogue)(const gconv_params *p, T *restrict y, const T *restr
     const T alpha = (T)p->alpha, lo = (T)p->lo, hi = (T)p->hi;
     switch (p->act) {
     case GCONV_ACT_NONE: break;
+    /* NaN stays NaN, as in torch: compare so that a NaN fails the test */
     case GCONV_ACT_RELU:
-        for (long q = 0; q < n; q++) y[q] = y[q] > 0 ? y[q] : 0;
+        for (long q = 0; q < n; q++) y[q] = y[q] < 0 ? 0 : y[q];
         break;
     case GCONV_ACT_RELU6:
-        for (long q = 0; q < n; q++) { T v = y[q]; v = v > 0 ? v : 0; y[q] = v < 6 ? v : 6; }
+        for (long q = 0; q < n; q++) { T v = y[q]; v = v < 0 ? 0 : v; y[q] = v > 6 ? 6 : v; }
         break;
     case GCONV_ACT_LEAKY_RELU:
         for (long q = 0; q < n; q++) { T v = y[q]; y[q] = v >= 0 ? v : alpha * v; }
         break;
     case GCONV_ACT_CLAMP:
+        if (lo != lo || hi != hi) {     /* a NaN bound: NaN everywhere, as torch.clamp */
+            for (long q = 0; q < n; q++) y[q] = lo + hi;
+            break;
+        }
         for (long q = 0; q < n; q++) { T v = y[q]; v = v < lo ? lo : v; y[q] = v > hi ? hi : v; }
         break;
     case GCONV_ACT_HARDSWISH:
