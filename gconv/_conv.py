@@ -11,12 +11,12 @@ import dataclasses
 
 import numpy as np
 
-from . import _activation, _dispatch, _isa, _kernels, _threads
+from . import _activation, _dispatch, _isa, _kernels, _plan_cache, _threads
 from ._problem import ConvProblem
 from ._reference import apply_activation
-from ._validation import (as_float_array, as_int, build_problem, check_groups,
+from ._validation import (as_float_array, check_groups, check_layer_options,
                           check_padding_mode, check_same_dtype, normalize_padding, pair,
-                          PADDING_STRINGS)
+                          problem_from_shapes)
 
 LAYOUTS = ("NCHW", "NHWC")
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -82,23 +82,25 @@ def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, acti
     shape = x.shape if batched else (1, *x.shape)
     if layout == "NHWC":
         shape = (shape[0], shape[3], shape[1], shape[2])
-    # a shape-only stand-in: build_problem reads shapes and dtypes, never the data
-    x_nchw = np.lib.stride_tricks.as_strided(np.empty(1, x.dtype), shape, (0,) * 4)
     mode_pads = None
     if padding_mode != "zeros":
-        if w.ndim == 4 and len(shape) == 4:
+        if w.ndim == 4:
             check_groups(groups)      # torch checks groups before padding
             stride_, dilation_ = pair(stride, "stride"), pair(dilation, "dilation")
             pads = normalize_padding(padding, shape[2], shape[3], w.shape[2], w.shape[3],
                                      stride_, dilation_)
             _check_mode_pads(padding_mode, pads, shape)
-            if any(pads):
+            if any(pads):     # the kernel sees the padded input, with no padding of its own
                 mode_pads = pads
                 shape = (shape[0], shape[1], shape[2] + pads[0] + pads[1],
                          shape[3] + pads[2] + pads[3])
-                x_nchw = np.lib.stride_tricks.as_strided(np.empty(1, x.dtype), shape, (0,) * 4)
             padding = 0
-    problem = build_problem(x_nchw, w, b, stride, padding, dilation, groups)
+    if w.ndim != 4:
+        raise ValueError(f"Expected 4-dimensional weight (C_out, C_in / groups, kH, kW) for "
+                         f"conv2d, but got weight of size {list(w.shape)}")
+    check_same_dtype(x, w, b)
+    problem = problem_from_shapes(shape, w.shape, stride, padding, dilation, groups,
+                                  dtype=x.dtype, bias_shape=None if b is None else b.shape)
     gather = WindowGather.of(problem)
     if gather is not None:
         problem = gather.problem
@@ -263,10 +265,6 @@ def _run_lean(cp, input, prepared_weight, bias):
     return y
 
 
-_call_plans = {}
-_CACHE_LIMIT = 512
-
-
 # A cache hit must never skip a check that a miss would make: 1 == 1.0 == True (and hash
 # alike), so only arguments made of exact ints and strings key the cache; a float, bool or
 # NumPy scalar goes through validation on every call (which refuses it or takes its value).
@@ -282,32 +280,37 @@ def _plain_activation(a):
     return t is tuple and all(type(e) in (str, int, float) for e in a)
 
 
-def _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
-               padding_mode, layout, algorithm):
-    """The cached CallPlan of this call's signature, made (and validated) on first use."""
-    key = None
-    if (type(input) is np.ndarray and type(weight) is np.ndarray
-            and (bias is None or type(bias) is np.ndarray)
+def plain_signature(weight, bias, stride, padding, dilation, groups, activation,
+                    padding_mode):
+    """The call's signature past the input, for the plan cache (gconv/_plan_cache.py), or
+    None when an argument is not plain (the call is then validated every time)."""
+    if (type(weight) is np.ndarray and (bias is None or type(bias) is np.ndarray)
             and (type(stride) is int or _plain_ints(stride))
             and (type(padding) is int or _plain_ints(padding))
             and (type(dilation) is int or _plain_ints(dilation))
-            and type(groups) is int and (activation is None or _plain_activation(activation))):
-        key = (input.shape, input.dtype, weight.shape, weight.dtype,
-               None if bias is None else (bias.shape, bias.dtype), stride, padding, dilation,
-               groups, type(activation), activation, padding_mode, layout, algorithm,
-               _isa._current, _threads._n_threads, _threads._omp_max_threads(),
-               _threads._in_forked_child)      # what get_num_threads() is made of
-    try:
-        cp = _call_plans.get(key)
-    except TypeError:     # a list argument: fine, just not cached
-        key = cp = None
+            and type(groups) is int and (activation is None or _plain_activation(activation))
+            and type(padding_mode) is str):
+        return (weight.shape, weight.dtype, None if bias is None else (bias.shape, bias.dtype),
+                stride, padding, dilation, groups, type(activation), activation, padding_mode)
+    return None
+
+
+def _call_plan(input, weight, bias, stride, padding, dilation, groups, activation,
+               padding_mode, layout, algorithm, signature=False):
+    """The cached CallPlan of this call, made (and validated) on first use. ``signature``:
+    the plain_signature of the call's arguments when the caller keeps it (a layer)."""
+    if signature is False:
+        signature = plain_signature(weight, bias, stride, padding, dilation, groups,
+                                    activation, padding_mode)
+    key = cp = None
+    if signature is not None and type(input) is np.ndarray and type(layout) is str \
+            and type(algorithm) is str:
+        key = (input.shape, input.dtype, signature, layout, algorithm, _plan_cache.setting())
+        cp = _plan_cache.PLANS.get(key)
     if cp is None:
-        cp = _make_call_plan(input, weight, bias, stride, padding, dilation, groups,
-                             activation, padding_mode, layout, algorithm)
-        if key is not None:
-            if len(_call_plans) >= _CACHE_LIMIT:
-                _call_plans.clear()
-            _call_plans[key] = cp
+        cp = _plan_cache.put(key, _make_call_plan(input, weight, bias, stride, padding,
+                                                  dilation, groups, activation, padding_mode,
+                                                  layout, algorithm))
     return cp
 
 
@@ -353,15 +356,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
     """Output shape of conv2d for these shapes, with the same checks, without computing."""
-    x = np.lib.stride_tricks.as_strided(np.empty(1, np.float32), tuple(input_shape),
-                                        (0,) * len(input_shape))
-    w = np.lib.stride_tricks.as_strided(np.empty(1, np.float32), tuple(weight_shape),
-                                        (0,) * len(weight_shape))
-    batched = x.ndim == 4
-    if x.ndim not in (3, 4):
+    input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
+    if len(input_shape) not in (3, 4):
         raise ValueError("Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
-                         f"input of size: {list(x.shape)}")
-    p = build_problem(x if batched else x[None], w, None, stride, padding, dilation, groups)
+                         f"input of size: {list(input_shape)}")
+    batched = len(input_shape) == 4
+    p = problem_from_shapes(input_shape if batched else (1, *input_shape), weight_shape,
+                            stride, padding, dilation, groups)
     return p.output_shape if batched else p.output_shape[1:]
 
 
@@ -402,45 +403,20 @@ class Conv2d:
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=np.float32,
                  rng=None, activation=None):
-        in_channels = as_int(in_channels, "in_channels")
-        out_channels = as_int(out_channels, "out_channels")
-        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"in_channels and out_channels must be positive, got "
-                             f"in_channels={in_channels}, out_channels={out_channels}")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        if min(self.kernel_size) <= 0:
-            raise ValueError(f"kernel_size must be positive, got {self.kernel_size}")
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
-        if isinstance(padding, str):
-            if padding not in PADDING_STRINGS:
-                raise ValueError(f"Invalid padding string {padding!r}, should be one of "
-                                 f"{PADDING_STRINGS}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-            self.padding = padding
-        elif (isinstance(padding, (tuple, list)) and len(padding) == 2
-              and all(isinstance(p, (tuple, list)) for p in padding)):
-            self.padding = (pair(padding[0], "padding"), pair(padding[1], "padding"))
-        else:
-            self.padding = pair(padding, "padding")
-        self.padding_mode = check_padding_mode(padding_mode)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        options = check_layer_options(in_channels, out_channels, kernel_size, stride, padding,
+                                      dilation, groups, padding_mode, dtype)
+        self.in_channels, self.out_channels = options["in_channels"], options["out_channels"]
+        self.kernel_size, self.stride = options["kernel_size"], options["stride"]
+        self.padding, self.dilation = options["padding"], options["dilation"]
+        self.groups, self.padding_mode = options["groups"], options["padding_mode"]
+        self.dtype = options["dtype"]
         self.activation = _activation.parse_activation(activation)
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, int(groups)
         self._bias_enabled = bool(bias)
-        # per call signature (input shape and dtype, layout, algorithm, ISA, threads): the
-        # CallPlan and the weights packed for its kernel; emptied when the weights change
-        # (the bias goes to the kernel as it is, on every call)
-        self._plans = {}
+        # per CallPlan (from gconv/_plan_cache.py): the weights packed for its kernel and
+        # its LeanCall; emptied when the weights change (the bias goes to the kernel as it
+        # is, on every call)
+        self._packed = {}
+        self._signature = None     # plain_signature of the layer's arguments: _resign
         self._lean = None     # the last signature's LeanCall: see __call__
         self._weight = self._bias = None
         self.reset_parameters(rng)
@@ -467,8 +443,9 @@ class Conv2d:
             raise ValueError(f"weight must have shape {shape}, got {w.shape}")
         w.flags.writeable = False
         self._weight = w
-        self._plans.clear()
+        self._packed.clear()
         self._lean = None
+        self._resign()
 
     @property
     def bias(self):
@@ -478,17 +455,26 @@ class Conv2d:
     def bias(self, value):
         if value is None:
             self._bias = None
-            return
-        b = np.array(value, dtype=self.dtype, order="C", copy=True)
-        if b.shape != (self.out_channels,):
-            raise ValueError(f"bias must have shape ({self.out_channels},), got {b.shape}")
-        b.flags.writeable = False
-        self._bias = b
+        else:
+            b = np.array(value, dtype=self.dtype, order="C", copy=True)
+            if b.shape != (self.out_channels,):
+                raise ValueError(f"bias must have shape ({self.out_channels},), got {b.shape}")
+            b.flags.writeable = False
+            self._bias = b
+        self._resign()
+
+    def _resign(self):
+        """The layer's signature for the plan cache (its options are plain by construction;
+        the bias's presence is part of it)."""
+        if self._weight is not None:
+            self._signature = plain_signature(self._weight, self._bias, self.stride,
+                                              self.padding, self.dilation, self.groups,
+                                              self.activation, self.padding_mode)
 
     # -- copies: the plan caches hold compiled objects; a copy starts without them ---------
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_plans"], state["_lean"] = {}, None
+        state["_packed"], state["_lean"] = {}, None
         return state
 
     def __setstate__(self, state):
@@ -513,30 +499,25 @@ class Conv2d:
 
     def forward(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
-        # The layer's own options are fixed, so its cache key is short: a repeated call
-        # costs a dictionary lookup before the kernel (the seed layer: ~2 us in all; most
-        # calls come through __call__, whose LeanCall skips even that).
-        key = None
-        if type(input) is np.ndarray:
-            key = (input.shape, input.dtype, layout, algorithm, _isa._current,
-                   _threads.get_num_threads())
-        entry = self._plans.get(key) if key is not None else None
+        # The plan comes from the one plan cache under the layer's signature, fixed until
+        # its weights change; beside it the layer keeps what depends on its weights: the
+        # weights packed for that plan and a LeanCall (most repeated calls come through
+        # __call__, whose LeanCall skips even this lookup).
+        cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
+                        self.dilation, self.groups, self.activation, self.padding_mode,
+                        layout, algorithm, signature=self._signature)  # validates a new call
+        entry = self._packed.get(cp)
         if entry is None:
-            cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
-                            self.dilation, self.groups, self.activation, self.padding_mode,
-                            layout, algorithm)          # validates the call
             packed = lean = None
             if cp.kernel_plan is not None:
                 packed = cp.impl.prepare_weight(cp.kernel_plan, self._weight)
-                if (key is not None and cp.is_simple and algorithm == "auto"
+                if (type(input) is np.ndarray and cp.is_simple and algorithm == "auto"
                         and input.dtype == cp.problem.dtype):
                     lean = _kernels.LeanCall(cp.kernel_plan, packed, input.shape,
                                              cp.user_output_shape, cp.problem.dtype.num)
-            entry = (cp, packed, lean)
-            if key is not None:
-                if len(self._plans) >= 16:
-                    self._plans.clear()
-                self._plans[key] = entry
+            if len(self._packed) >= 16:
+                self._packed.clear()
+            entry = self._packed[cp] = (cp, packed, lean)
         cp, packed, lean = entry
         if residual is None and packed is not None and cp.is_simple:
             if lean is not None:    # this signature's, for the next call (with out= too)

@@ -152,6 +152,46 @@ def check_padding_mode(padding_mode):
     return padding_mode
 
 
+def check_layer_options(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                        groups, padding_mode, dtype):
+    """nn.Conv2d's constructor checks (torch/nn/modules/conv.py's words). Returns the
+    normalised options: channels and groups as ints, kernel_size/stride/dilation as pairs,
+    padding as a string, a pair or ((top, bottom), (left, right)), and the dtype."""
+    in_channels = as_int(in_channels, "in_channels")
+    out_channels = as_int(out_channels, "out_channels")
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) \
+            or groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    groups = as_int(groups, "groups")
+    if in_channels <= 0 or out_channels <= 0:
+        raise ValueError(f"in_channels and out_channels must be positive, got "
+                         f"in_channels={in_channels}, out_channels={out_channels}")
+    if in_channels % groups != 0:
+        raise ValueError("in_channels must be divisible by groups")
+    if out_channels % groups != 0:
+        raise ValueError("out_channels must be divisible by groups")
+    kernel_size = pair(kernel_size, "kernel_size")
+    if min(kernel_size) <= 0:
+        raise ValueError(f"kernel_size must be positive, got {kernel_size}")
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise ValueError(f"Invalid padding string {padding!r}, should be one of "
+                             f"{PADDING_STRINGS}")
+        if padding == "same" and stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+    elif is_nested_padding(padding):
+        padding = (pair(padding[0], "padding"), pair(padding[1], "padding"))
+    else:
+        padding = pair(padding, "padding")
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dict(in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+                stride=stride, padding=padding, dilation=dilation, groups=groups,
+                padding_mode=check_padding_mode(padding_mode), dtype=dtype)
+
+
 def check_group_channels(x_shape, w_shape, groups):
     """torch's checks that weight (C_out, C_in / groups, ...) fits groups and the input
     (N, C_in, ...); the shapes (lists) appear in the messages as given."""
@@ -180,7 +220,7 @@ def check_output_size(shape, dtype):
 
 
 def build_problem(x, w, b, stride, padding, dilation, groups):
-    """Check everything about one conv2d call and return its ConvProblem.
+    """Check everything about one conv2d call on arrays and return its ConvProblem.
 
     x, w, b are float ndarrays already (as_float_array); x is 4-D (N, C, H, W).
     """
@@ -188,27 +228,44 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
         raise ValueError(f"Expected 4-dimensional weight (C_out, C_in / groups, kH, kW) for "
                          f"conv2d, but got weight of size {_shape(w)}")
     check_same_dtype(x, w, b)
+    return problem_from_shapes(x.shape, w.shape, stride, padding, dilation, groups,
+                               dtype=x.dtype, bias_shape=None if b is None else b.shape)
+
+
+def problem_from_shapes(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1,
+                        *, dtype=np.float32, bias_shape=None):
+    """Check one conv2d call given by shapes (no arrays) and return its ConvProblem.
+
+    input_shape (N, C_in, H, W); weight_shape (C_out, C_in / groups, kH, kW); bias_shape
+    (C_out,) or None for no bias. The checks and messages are conv2d's.
+    """
+    x_shape = [operator.index(d) for d in input_shape]
+    w_shape = [operator.index(d) for d in weight_shape]
+    if len(w_shape) != 4:
+        raise ValueError(f"Expected 4-dimensional weight (C_out, C_in / groups, kH, kW) for "
+                         f"conv2d, but got weight of size {w_shape}")
     groups = check_groups(groups)
     stride = pair(stride, "stride")
     dilation = pair(dilation, "dilation")
     check_stride_dilation(stride, dilation)
-    C_out, CG, KH, KW = w.shape
-    check_group_channels(_shape(x), _shape(w), groups)
-    N, C, H, W = x.shape
+    C_out, CG, KH, KW = w_shape
+    check_group_channels(x_shape, w_shape, groups)
+    N, C, H, W = x_shape
     if KH == 0 or KW == 0:
         raise ValueError(f"kernel size should be greater than zero, but got kernel_height: "
-                         f"{KH} kernel_width: {KW} (weight of size {_shape(w)})")
+                         f"{KH} kernel_width: {KW} (weight of size {w_shape})")
     if CG == 0:
         # torch returns an (N, 0, OH, OW) tensor here, whatever C_out is: a shape no
         # convolution has; gconv refuses (README: deliberate differences from torch)
         raise ValueError(f"Expected a non-empty kernel (C_in / groups >= 1), but got weight "
-                         f"of size {_shape(w)} for input of size {_shape(x)}")
+                         f"of size {w_shape} for input of size {x_shape}")
     if H == 0 or W == 0:
         raise ValueError(f"Only zero batch or zero channel inputs are supported, but got input "
-                         f"shape: {_shape(x)}")
-    if b is not None and (b.ndim != 1 or b.shape[0] != C_out):
-        raise ValueError(f"Given weight of size {_shape(w)}, expected bias to be 1-dimensional "
-                         f"with {C_out} elements, but got bias of size {_shape(b)} instead")
+                         f"shape: {x_shape}")
+    if bias_shape is not None and tuple(bias_shape) != (C_out,):
+        raise ValueError(f"Given weight of size {w_shape}, expected bias to be 1-dimensional "
+                         f"with {C_out} elements, but got bias of size {list(bias_shape)} "
+                         f"instead")
     pads = normalize_padding(padding, H, W, KH, KW, stride, dilation)
     pt, pb, pl, pr = pads
     ext_h, ext_w = dilation[0] * (KH - 1) + 1, dilation[1] * (KW - 1) + 1
@@ -218,7 +275,7 @@ def build_problem(x, w, b, stride, padding, dilation, groups):
                          f"be greater than actual input size")
     OH = conv_output_size(H, KH, stride[0], dilation[0], pt, pb)
     OW = conv_output_size(W, KW, stride[1], dilation[1], pl, pr)
-    check_output_size((N, C_out, OH, OW), x.dtype)
+    check_output_size((N, C_out, OH, OW), dtype)
     return ConvProblem(N=N, C_in=C, H=H, W=W, C_out=C_out, groups=groups, KH=KH, KW=KW,
-                       stride=stride, padding=pads, dilation=dilation, dtype=x.dtype,
-                       has_bias=b is not None)
+                       stride=stride, padding=pads, dilation=dilation, dtype=np.dtype(dtype),
+                       has_bias=bias_shape is not None)
