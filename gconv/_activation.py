@@ -38,7 +38,8 @@ NONE = Activation((None, 0, 0.0, 0.0, 0.0))
 
 
 def _number(v, what):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+    """A real parameter; a bool counts as 0 or 1, as torch.clamp and F.leaky_relu take it."""
+    if not isinstance(v, numbers.Real):
         raise TypeError(f"{what} must be a real number, got {v!r}")
     return float(v)
 

@@ -58,7 +58,7 @@ def _apply_activation(y, name, alpha, lo, hi):
     elif name == "relu6":
         np.clip(y, 0, 6, out=y)
     elif name == "leaky_relu":
-        y[...] = np.where(y >= 0, y, alpha * y)
+        y[...] = np.where(y > 0, y, alpha * y)      # torch: x > 0 ? x : slope * x
     elif name == "clamp":   # torch.clamp: min(max(y, lo), hi); a NaN bound gives NaN
         np.minimum(np.maximum(y, lo), hi, out=y)
     elif name == "sigmoid":

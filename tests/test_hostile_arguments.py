@@ -195,7 +195,10 @@ def test_refused_activations_stay_refused_after_their_look_alikes_ran():
         gconv.conv2d(x, layer.weight, layer.bias, activation=tuple(layer.activation))
     gconv.conv2d(x, w, activation=("clamp", 0, 1))
     with pytest.raises(TypeError, match="clamp max must be a real number"):
-        gconv.conv2d(x, w, activation=("clamp", 0, True))
+        gconv.conv2d(x, w, activation=("clamp", 0, np.True_))
+    # torch.clamp takes a bool bound as 0 or 1, and so does gconv, with or without a cache
+    np.testing.assert_array_equal(gconv.conv2d(x, w, activation=("clamp", 0, True)),
+                                  gconv.conv2d(x, w, activation=("clamp", 0, 1)))
 
 
 def test_numpy_ints_are_taken_and_give_the_int_result():

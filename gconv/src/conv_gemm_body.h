@@ -947,7 +947,7 @@ static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R
             /* NaN stays NaN, as in torch: compare so that a NaN fails the test */
             case GCONV_ACT_RELU: v = v < 0 ? 0 : v; break;
             case GCONV_ACT_RELU6: v = v < 0 ? 0 : (v > 6 ? 6 : v); break;
-            case GCONV_ACT_LEAKY_RELU: v = v >= 0 ? v : alpha * v; break;
+            case GCONV_ACT_LEAKY_RELU: v = v > 0 ? v : alpha * v; break;   /* torch: 0 * inf is NaN */
             case GCONV_ACT_CLAMP: v = FN(clamp)(v, lo, hi); break;
             case GCONV_ACT_SIGMOID: v = (T)1 / ((T)1 + EXP(-v)); break;
             case GCONV_ACT_TANH: v = TANH(v); break;

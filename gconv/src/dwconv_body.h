@@ -181,7 +181,7 @@ static void FN(dw_epilogue)(const gconv_params *p, T *restrict y, const T *restr
         for (long q = 0; q < n; q++) { T v = y[q]; v = v < 0 ? 0 : v; y[q] = v > 6 ? 6 : v; }
         break;
     case GCONV_ACT_LEAKY_RELU:
-        for (long q = 0; q < n; q++) { T v = y[q]; y[q] = v >= 0 ? v : alpha * v; }
+        for (long q = 0; q < n; q++) { T v = y[q]; y[q] = v > 0 ? v : alpha * v; }
         break;
     case GCONV_ACT_CLAMP:
         if (lo != lo || hi != hi) {     /* a NaN bound: NaN everywhere, as torch.clamp */

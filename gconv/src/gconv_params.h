@@ -15,7 +15,7 @@ enum gconv_activation {
     GCONV_ACT_NONE = 0,
     GCONV_ACT_RELU = 1,
     GCONV_ACT_RELU6 = 2,
-    GCONV_ACT_LEAKY_RELU = 3,   /* x >= 0 ? x : alpha * x */
+    GCONV_ACT_LEAKY_RELU = 3,   /* x > 0 ? x : alpha * x (torch: NaN stays NaN) */
     GCONV_ACT_CLAMP = 4,        /* min(max(x, lo), hi) */
     GCONV_ACT_SIGMOID = 5,
     GCONV_ACT_TANH = 6,
