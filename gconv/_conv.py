@@ -109,7 +109,7 @@ def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, acti
 
 
 class WindowGather:
-    """A stride far beyond the kernel's reach, gathered away.
+    """A stride (or dilation) far beyond the kernel's reach, gathered away.
 
     Along an axis whose stride s exceeds both the kernel's extent d*(k-1)+1 and
     GATHER_MIN_STRIDE, the windows lie apart and most input rows are read by no tap. The
@@ -119,8 +119,9 @@ class WindowGather:
     Instead the façade copies just the rows (columns) the taps read, tap by tap, with zeros
     where a tap falls in the padding, and runs the same convolution on that copy with
     stride k, dilation 1 and no padding: the same products, with memory bounded by the
-    output's rows times k. Real networks never stride past 8 (a 1x1 stride-2 downsample
-    keeps the kernels' own fused path).
+    output's rows times k. A dilated kernel spanning more than twice the input (plus 64) is
+    gathered alike. Real networks never stride past 8 nor dilate past their planes (a 1x1
+    stride-2 downsample, DeepLab's dilation 6-24, keep the kernels' own fused path).
     """
     GATHER_MIN_STRIDE = 8
 
@@ -139,8 +140,11 @@ class WindowGather:
     @staticmethod
     def _taps(size, k, s, d, pad_begin, n_out):
         """Input index of tap j of output i at [i*k + j] (-1: padding), or None when the
-        axis runs as it is."""
-        if s <= max(d * (k - 1) + 1, WindowGather.GATHER_MIN_STRIDE):
+        axis runs as it is: gathered when the stride leaves gaps past GATHER_MIN_STRIDE, or
+        when the dilated kernel spans far more than the input (then most taps read padding,
+        and the kernels' halo rows would grow with the dilation)."""
+        extent = d * (k - 1) + 1
+        if s <= max(extent, WindowGather.GATHER_MIN_STRIDE) and extent <= 2 * size + 64:
             return None
         idx = [i * s - pad_begin + j * d for i in range(n_out) for j in range(k)]
         return np.array([t if 0 <= t < size else -1 for t in idx], dtype=np.intp)

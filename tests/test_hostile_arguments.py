@@ -36,6 +36,35 @@ def reference(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return conv2d_reference(x, w, b, pair(stride), (ph, ph, pw, pw), pair(dilation), groups)
 
 
+def direct_reference(x, w, b, stride, pads, dilation, groups):
+    """A convolution by definition, output pixel by output pixel and tap by tap, in Python
+    integers: independent of the padded-array reference and of WindowGather, and fine for
+    any stride or dilation (it touches only the taps inside the input)."""
+    N, C, H, W = x.shape
+    C_out, CG, KH, KW = w.shape
+    (sh, sw), (dh, dw), (pt, pb, pl, pr) = stride, dilation, pads
+    OH = (H + pt + pb - dh * (KH - 1) - 1) // sh + 1
+    OW = (W + pl + pr - dw * (KW - 1) - 1) // sw + 1
+    M = C_out // groups
+    y = np.zeros((N, C_out, OH, OW))
+    for oh in range(OH):
+        for ow in range(OW):
+            for kh in range(KH):
+                ih = oh * sh - pt + kh * dh
+                if not 0 <= ih < H:
+                    continue
+                for kw in range(KW):
+                    iw = ow * sw - pl + kw * dw
+                    if 0 <= iw < W:
+                        for g in range(groups):
+                            xs = x[:, g * CG:(g + 1) * CG, ih, iw].astype(np.float64)
+                            ws = w[g * M:(g + 1) * M, :, kh, kw].astype(np.float64)
+                            y[:, g * M:(g + 1) * M, oh, ow] += xs @ ws.T
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
 def tol(y, K):
     return 16 * np.finfo(y.dtype).eps * K
 
@@ -109,7 +138,10 @@ def test_gathered_strides_match_the_reference_on_every_path(args, dtype):
     cp = _conv._call_plan(x, w, b, args["stride"], padding, args.get("dilation", 1),
                           args.get("groups", 1), None, "zeros", "NCHW", "auto")
     assert cp.gather is not None
-    want = gconv.conv2d(x, w, b, **args, algorithm="reference")
+    stride, dilation = _pair(args["stride"]), _pair(args.get("dilation", 1))
+    pads = gconv._validation.normalize_padding(padding, *x.shape[2:], *w.shape[2:], stride,
+                                               dilation)
+    want = direct_reference(x, w, b, stride, pads, dilation, args.get("groups", 1)).astype(dtype)
     K = w.shape[1] * w.shape[2] * w.shape[3]
     for algorithm in ("auto", "general", "depthwise"):
         if algorithm == "depthwise" and w.shape[1] != 1:
@@ -141,8 +173,8 @@ def test_real_strides_keep_the_kernels_own_path():
 def test_conv1d_with_a_huge_stride():
     x, w = rand(2, 4, 100), rand(6, 2, 5)
     y = gconv.conv1d(x, w, stride=2**50, padding=2, groups=2)
-    r = gconv.conv1d(x, w, stride=200, padding=2, groups=2, algorithm="reference")
-    np.testing.assert_allclose(y, r, rtol=0, atol=tol(y, 10))
+    r = direct_reference(x[:, :, None], w[:, :, None], None, (1, 2**50), (0, 0, 2, 2), (1, 1), 2)
+    np.testing.assert_allclose(y, r[:, :, 0], rtol=0, atol=tol(y, 10))
 
 
 def test_a_huge_dilation_of_a_1x1_kernel_is_no_dilation():
@@ -292,3 +324,20 @@ def test_nan_activations_match_torch():
                           (("clamp", 1, 0), lambda v: torch.clamp(v, 1, 0))]:
         y = gconv.conv2d(x, w, padding=1, groups=8, activation=activation)
         np.testing.assert_allclose(y, f(t).numpy(), rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("dilation, padding", [((2**32, 1), "same_upper"), ((1, 2**40), "same"),
+                                               (500, 1000), ((3, 200), (5, 300))])
+def test_a_dilation_far_beyond_the_input_is_gathered_and_right(dilation, padding):
+    x, w = rand(1, 3, 3, 4), rand(3, 3, 5, 2)
+    y = gconv.conv2d(x, w, padding=padding, dilation=dilation)
+    cp = _conv._call_plan(x, w, None, 1, padding, dilation, 1, None, "zeros", "NCHW", "auto")
+    assert cp.gather is not None
+    pads = gconv._validation.normalize_padding(padding, 3, 4, 5, 2, (1, 1), _pair(dilation))
+    r = direct_reference(x, w, None, (1, 1), pads, _pair(dilation), 1)
+    assert y.shape == r.shape
+    np.testing.assert_allclose(y, r, rtol=0, atol=tol(y, 30))
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, tuple) else (v, v)
