@@ -7,13 +7,18 @@ depends only on the arguments' shapes, dtypes and options, so it is cached by th
 repeated call with the same signature goes straight to the kernel. The caller's arrays are
 never written to (except ``out``).
 """
+from __future__ import annotations
+
 import dataclasses
+from typing import Optional, Tuple
 
 import numpy as np
 
 from . import _activation, _dispatch, _isa, _kernels, _plan_cache, _threads
 from ._problem import ConvProblem
 from ._reference import apply_activation
+from ._types import (ActivationSpec, Algorithm, FloatArray, IntOrPair, Layout, Padding,
+                     PaddingMode)
 from ._validation import (as_float_array, check_groups, check_layer_options,
                           check_padding_mode, check_same_dtype, normalize_padding, pair,
                           problem_from_shapes)
@@ -318,9 +323,12 @@ def _call_plan(input, weight, bias, stride, padding, dilation, groups, activatio
     return cp
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           activation=None, residual=None, out=None, padding_mode="zeros", layout="NCHW",
-           algorithm="auto"):
+def conv2d(input: FloatArray, weight: FloatArray, bias: Optional[FloatArray] = None,
+           stride: IntOrPair = 1, padding: Padding = 0, dilation: IntOrPair = 1,
+           groups: int = 1, *, activation: ActivationSpec = None,
+           residual: Optional[FloatArray] = None, out: Optional[FloatArray] = None,
+           padding_mode: PaddingMode = "zeros", layout: Layout = "NCHW",
+           algorithm: Algorithm = "auto") -> FloatArray:
     """2-D grouped convolution of NumPy arrays, as ``torch.nn.functional.conv2d``.
 
     input:    (N, C_in, H, W), or unbatched (C_in, H, W); float32 or float64
@@ -358,7 +366,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
                     bias if bias is None else as_float_array(bias, "bias"), residual, out)
 
 
-def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_output_shape(input_shape: Tuple[int, ...], weight_shape: Tuple[int, ...],
+                        stride: IntOrPair = 1, padding: Padding = 0, dilation: IntOrPair = 1,
+                        groups: int = 1) -> Tuple[int, ...]:
     """Output shape of conv2d for these shapes, with the same checks, without computing."""
     input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
     if len(input_shape) not in (3, 4):
@@ -404,9 +414,10 @@ class Conv2d:
     them. The layer packs them once per kernel plan and repacks only after an assignment.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=np.float32,
-                 rng=None, activation=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: Padding = 0, dilation: IntOrPair = 1,
+                 groups: int = 1, bias: bool = True, padding_mode: PaddingMode = "zeros",
+                 dtype=np.float32, rng=None, activation: ActivationSpec = None) -> None:
         options = check_layer_options(in_channels, out_channels, kernel_size, stride, padding,
                                       dilation, groups, padding_mode, dtype)
         self.in_channels, self.out_channels = options["in_channels"], options["out_channels"]
@@ -488,7 +499,9 @@ class Conv2d:
                 a.flags.writeable = False
 
     # -- forward ---------------------------------------------------------------------------
-    def __call__(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
+    def __call__(self, input: FloatArray, *, residual: Optional[FloatArray] = None,
+                 out: Optional[FloatArray] = None, layout: Layout = "NCHW",
+                 algorithm: Algorithm = "auto") -> FloatArray:
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W): see ``forward``."""
         # A repeated call with no options but out: the LeanCall of the last signature checks
         # the input (and out) in C and runs the kernel (the seed layer: ~0.9 us in all,
@@ -501,7 +514,9 @@ class Conv2d:
         return self.forward(input, residual=residual, out=out, layout=layout,
                             algorithm=algorithm)
 
-    def forward(self, input, *, residual=None, out=None, layout="NCHW", algorithm="auto"):
+    def forward(self, input: FloatArray, *, residual: Optional[FloatArray] = None,
+                out: Optional[FloatArray] = None, layout: Layout = "NCHW",
+                algorithm: Algorithm = "auto") -> FloatArray:
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
         # The plan comes from the one plan cache under the layer's signature, fixed until
         # its weights change; beside it the layer keeps what depends on its weights: the

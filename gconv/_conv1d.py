@@ -8,9 +8,14 @@ Everything else (validation, dispatch, fused epilogue, weight packing) is conv2d
 Errors speak in 1-D terms, as torch's conv1d does. The happy path does no extra checking:
 only when conv2d refuses a call are the arguments re-examined to word the error for 1-D.
 """
+from __future__ import annotations
+
+from typing import Optional
+
 import numpy as np
 
 from ._conv import Conv2d, conv2d, conv_layer_args
+from ._types import ActivationSpec, Algorithm, FloatArray, Padding, PaddingMode
 from ._validation import (PADDING_STRINGS, as_float_array, as_int, check_groups,
                           check_group_channels, check_same_dtype, ntuple)
 
@@ -158,8 +163,11 @@ def _from_2d(y4, batched):
     return y4[:, :, 0, :] if batched else y4[0, :, 0, :]
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *,
-           activation=None, residual=None, out=None, padding_mode="zeros", algorithm="auto"):
+def conv1d(input: FloatArray, weight: FloatArray, bias: Optional[FloatArray] = None,
+           stride=1, padding: Padding = 0, dilation=1, groups: int = 1, *,
+           activation: ActivationSpec = None, residual: Optional[FloatArray] = None,
+           out: Optional[FloatArray] = None, padding_mode: PaddingMode = "zeros",
+           algorithm: Algorithm = "auto") -> FloatArray:
     """1-D grouped convolution of NumPy arrays, as ``torch.nn.functional.conv1d``.
 
     input:    (N, C_in, L), or unbatched (C_in, L); float32 or float64
@@ -209,9 +217,10 @@ class Conv1d:
     ``bias`` are read-only arrays.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, groups=1, bias=True, padding_mode="zeros", dtype=np.float32,
-                 rng=None, activation=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding: Padding = 0, dilation=1, groups: int = 1, bias: bool = True,
+                 padding_mode: PaddingMode = "zeros", dtype=np.float32, rng=None,
+                 activation: ActivationSpec = None) -> None:
         k = _single(kernel_size, "kernel_size")
         s = _single(stride, "stride")
         d = _single(dilation, "dilation")
@@ -255,7 +264,8 @@ class Conv1d:
     def bias(self, value):
         self._layer.bias = value
 
-    def forward(self, input, *, residual=None, out=None, algorithm="auto"):
+    def forward(self, input: FloatArray, *, residual: Optional[FloatArray] = None,
+                out: Optional[FloatArray] = None, algorithm: Algorithm = "auto") -> FloatArray:
         """Run the layer on ``input`` (N, C_in, L) or (C_in, L)."""
         x = as_float_array(input, "input")
         _check_input_rank(x)

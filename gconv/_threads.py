@@ -12,7 +12,10 @@ gconv's own count is ``set_num_threads(n)``, or by default OpenMP's start-up cou
 Small problems run on one thread, because starting the OpenMP team costs more than they
 take (results are bitwise identical either way).
 """
+from __future__ import annotations
+
 import os
+from typing import Optional
 
 from . import _kernels
 from ._validation import as_int
@@ -48,7 +51,7 @@ _default_n_threads = 1 if _SERIAL else _openmp_startup_threads()
 _omp_max_threads = _kernels.omp_max_threads
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Threads gconv's kernels use at most now (1 in a build without OpenMP or in a forked
     child; at most an active threadpoolctl limit). Called on every convolution: kept lean."""
     if _SERIAL or _in_forked_child:
@@ -58,7 +61,7 @@ def get_num_threads():
     return limit if limit < n and limit < _default_n_threads else n
 
 
-def set_num_threads(n):
+def set_num_threads(n: Optional[int]) -> None:
     """Use at most ``n`` threads in gconv's kernels (None restores the default).
 
     A build without OpenMP, or a forked child, accepts any positive n and still runs
