@@ -1,9 +1,10 @@
 """Build gconv's compiled kernels.
 
-One extension, ``gconv._kernels``, from ``gconv/_kernels.pyx`` plus the C micro-kernel
+The kernel extension, ``gconv._kernels``, from ``gconv/_kernels.pyx`` plus the C micro-kernel
 headers in ``gconv/src/``. The SIMD variants (AVX-512, AVX2, baseline) are compiled into
 the same module through per-function target attributes and chosen at run time from the
-CPU's features, so a default build is portable and still fast.
+CPU's features, so a default build is portable and still fast. A second, small one,
+``gconv.bench._fma_peak``, is the bench's FMA-peak probe (``gconv/bench/fma_peak.h``).
 """
 import os
 import sys
@@ -49,7 +50,16 @@ extensions = [
         extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
         depends=[os.path.join("gconv", "src", f) for f in os.listdir(os.path.join("gconv", "src"))],
-    )
+    ),
+    # the bench's FMA-peak probe (gconv/bench/fma_peak.h), apart from the kernels
+    Extension(
+        "gconv.bench._fma_peak",
+        ["gconv/bench/_fma_peak.pyx"],
+        include_dirs=["gconv/bench"],
+        extra_compile_args=["-O3", "-std=gnu11"],
+        extra_link_args=[],
+        depends=[os.path.join("gconv", "bench", "fma_peak.h")],
+    ),
 ]
 
 setup(

@@ -1,4 +1,4 @@
-"""pytest-benchmark suite of real network layers: gconv against torch (and onnxruntime).
+"""pytest-benchmark suite of real network layers: gconv against torch (onnxruntime, OpenVINO).
 
 Run from the repository root (see test_bench_layers.py for the full command):
 
@@ -6,9 +6,10 @@ Run from the repository root (see test_bench_layers.py for the full command):
         --benchmark-columns=median,iqr,rounds
 
 Selecting what runs (an option, or the environment variable beside it):
-    --bench-layers=a,b    GCONV_BENCH_LAYERS   layer names from gconv/_layers.py (default all)
+    --bench-layers=a,b    GCONV_BENCH_LAYERS   layer names (gconv/bench/layers.py; default all)
     --bench-threads=1,2   GCONV_BENCH_THREADS  thread counts (default 1 and 2)
-    --bench-peers=LIST    GCONV_BENCH_PEERS    torch,onnxruntime or none (default: installed)
+    --bench-peers=LIST    GCONV_BENCH_PEERS    from torch,onnxruntime,openvino, or none
+                                               (default: every one installed)
 
 bench/ is not collected by the main `pytest` run (pyproject's testpaths is ["tests"]).
 """
@@ -16,7 +17,8 @@ import os
 
 import pytest
 
-from gconv import _layers
+from gconv.bench import peers
+from gconv.bench.layers import select_layers
 
 
 def pytest_addoption(parser):
@@ -27,8 +29,8 @@ def pytest_addoption(parser):
     group.addoption("--bench-threads", default=None,
                     help="comma-separated thread counts (env GCONV_BENCH_THREADS; default 1,2)")
     group.addoption("--bench-peers", default=None,
-                    help="torch,onnxruntime or none (env GCONV_BENCH_PEERS; default: every "
-                         "installed peer)")
+                    help="torch,onnxruntime,openvino or none (env GCONV_BENCH_PEERS; default: "
+                         "every installed peer)")
 
 
 def _setting(config, option, env, default):
@@ -51,21 +53,21 @@ def _int_list(text, what):
 def _peers(config):
     text = _setting(config, "--bench-peers", "GCONV_BENCH_PEERS", None)
     if text is None:
-        return [p for p in _layers.PEERS if _layers.peer_available(p)]
+        return [p for p in peers.PEERS if peers.peer_available(p)]
     if text.strip() == "none":
         return []
-    peers = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in peers if p not in _layers.PEERS]
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in peers.PEERS]
     if unknown:
-        raise pytest.UsageError(f"unknown peer(s) {unknown}; choose from {_layers.PEERS}")
-    return peers
+        raise pytest.UsageError(f"unknown peer(s) {unknown}; choose from {peers.PEERS}")
+    return names
 
 
 def pytest_generate_tests(metafunc):
     config = metafunc.config
     if "layer" in metafunc.fixturenames:
         try:
-            layers = _layers.select_layers(
+            layers = select_layers(
                 _setting(config, "--bench-layers", "GCONV_BENCH_LAYERS", None))
         except ValueError as e:
             raise pytest.UsageError(str(e))
@@ -82,11 +84,9 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture(scope="session")
 def fma_peak_gflops():
     """Measured FMA peak of one core for the ISA gconv uses (None for 'generic'):
-    measured once per session, ~0.4 s."""
-    import gconv
-    from gconv import _isa, _kernels
-    level = _isa.ISA_NAMES.index(gconv.get_isa())
-    return _kernels.fma_peak_gflops(level) if level > 0 else None
+    measured once per session, ~0.4 s, as `gconv bench` does (gconv/bench/machine.py)."""
+    from gconv.bench.machine import measure_fma_peak
+    return measure_fma_peak(20_000_000) or None
 
 
 _inputs_cache = {}
@@ -106,9 +106,9 @@ def layer_inputs(layer):
 def expected_output(layer, layer_inputs):
     """torch's output for the layer (None without torch): every library's timed output
     is checked against it, so a benchmark never times a wrong answer."""
-    if not _layers.peer_available("torch"):
+    if not peers.peer_available("torch"):
         return None
     if layer.name not in _expected_cache:
         _expected_cache.clear()
-        _expected_cache[layer.name] = _layers.torch_runner(layer, layer_inputs)().numpy()
+        _expected_cache[layer.name] = peers.torch_runner(layer, layer_inputs)().numpy()
     return _expected_cache[layer.name]

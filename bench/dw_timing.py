@@ -1,82 +1,57 @@
 """Quick timing of gconv's depthwise kernels against torch on the depthwise bench layers.
 
-Dev tool (the real bench lives in bench/ under pytest-benchmark). Interleaves gconv and
-torch calls in rounds and reports per-layer medians, the ratio torch/gconv and GFLOP/s.
+Dev tool (the real bench is `python -m gconv bench` and the pytest-benchmark suite in
+bench/). Times the functional ``gconv.conv2d`` with a forced ``--algorithm`` (and, with
+--out, a preallocated output) against torch's, alternating the two in rounds, and prints
+per-layer medians, the ratio torch/gconv and GFLOP/s as a Markdown table. The layers are
+the catalogue's depthwise ones (gconv/bench/layers.py: one input channel per group).
 
-    python bench/dw_timing.py [--threads 1 2] [--rounds 15] [--reps 20] [--only name ...]
-                              [--out]   (run from the repo root, after an in-place build)
+    python -m bench.dw_timing [--threads 1 2] [--rounds 15] [--reps 20] [--only name ...]
+                              [--out]   (from the repo root, after an in-place build)
 """
 import argparse
-import os
 import statistics
-import sys
-import time
 
 import numpy as np
-import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repo root
-import gconv  # noqa: E402
+import gconv
+from gconv.bench.layers import LAYERS, select_layers
+from gconv.bench.timing import time_sample
 
-# name: (N, C_in, H, W, C_out, k, stride, pad, dilation, groups)
-LAYERS = {
-    "mbv2_dw112": (1, 32, 112, 112, 32, 3, 1, 1, 1, 32),
-    "mbv2_dw56_s2": (1, 144, 56, 56, 144, 3, 2, 1, 1, 144),
-    "mbv2_dw14": (1, 384, 14, 14, 384, 3, 1, 1, 1, 384),
-    "mbv2_dw7": (1, 960, 7, 7, 960, 3, 1, 1, 1, 960),
-    "dw_mult2": (1, 32, 56, 56, 64, 3, 1, 1, 1, 32),
-    "effb0_dw5": (1, 240, 28, 28, 240, 5, 1, 2, 1, 240),
-    "convnext_dw7": (1, 96, 56, 56, 96, 7, 1, 3, 1, 96),
-    "deeplab_dw_dil2": (1, 256, 33, 33, 256, 3, 1, 2, 2, 256),
-    "b8_mbv2_dw112": (8, 32, 112, 112, 32, 3, 1, 1, 1, 32),
-}
+DEPTHWISE = [layer for layer in LAYERS if layer.C_in == layer.groups]
 
 
-def time_call(fn, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
-
-
-def run(threads, rounds, reps, only, algorithm, use_out):
+def run(threads, rounds, reps, layers, algorithm, use_out):
+    import torch
     torch.set_num_threads(threads)
     gconv.set_num_threads(threads)
     rows = []
-    for name, (N, C, H, W, CO, k, s, p, d, g) in LAYERS.items():
-        if only and name not in only:
-            continue
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
-        w = rng.standard_normal((CO, C // g, k, k), dtype=np.float32)
-        b = rng.standard_normal(CO, dtype=np.float32)
+    for layer in layers:
+        x, w, b = layer.make_inputs()
+        args = layer.conv_args
         xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-        y = gconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g,
-                         algorithm=algorithm)
+        y = gconv.conv2d(x, w, b, **args, algorithm=algorithm)
         with torch.no_grad():
-            yt = torch.nn.functional.conv2d(xt, wt, bt, s, p, d, g).numpy()
+            yt = torch.nn.functional.conv2d(xt, wt, bt, **args).numpy()
         err = float(np.max(np.abs(y - yt)))
 
         out = np.empty_like(y) if use_out else None
 
         def g_call():
-            gconv.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g,
-                         algorithm=algorithm, out=out)
+            gconv.conv2d(x, w, b, **args, algorithm=algorithm, out=out)
 
         def t_call():
             with torch.no_grad():
-                torch.nn.functional.conv2d(xt, wt, bt, s, p, d, g)
+                torch.nn.functional.conv2d(xt, wt, bt, **args)
 
         g_call(), t_call()
-        n_reps = reps if N == 1 else max(2, reps // 4)
+        n_reps = reps if layer.N == 1 else max(2, reps // 4)
         gt, tt = [], []
         for _ in range(rounds):
-            gt.append(time_call(g_call, n_reps))
-            tt.append(time_call(t_call, n_reps))
+            gt.append(time_sample(g_call, n_reps))
+            tt.append(time_sample(t_call, n_reps))
         gm, tm = statistics.median(gt), statistics.median(tt)
-        OH, OW = y.shape[2], y.shape[3]
-        flops = 2 * N * CO * OH * OW * k * k
-        rows.append((name, gm * 1e6, tm * 1e6, tm / gm, flops / gm / 1e9, err))
+        rows.append((layer.name, gm * 1e6, tm * 1e6, tm / gm, layer.flops / gm / 1e9, err))
     print(f"\n{threads} thread(s), medians of {rounds} rounds"
           f"{', gconv writes into a preallocated out=' if use_out else ''}")
     print("| layer | gconv us | torch us | ratio | GFLOP/s | max err |")
@@ -89,19 +64,28 @@ def run(threads, rounds, reps, only, algorithm, use_out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="python -m bench.dw_timing")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--only", nargs="*", metavar="NAME",
+                    help="depthwise layers to time (default all): "
+                         + ", ".join(layer.name for layer in DEPTHWISE))
     ap.add_argument("--algorithm", default="depthwise")
     ap.add_argument("--out", action="store_true",
                     help="gconv writes into a preallocated output (no page faults of a fresh "
                          "array; torch still allocates its own)")
     a = ap.parse_args()
+    try:
+        layers = select_layers(a.only) if a.only else DEPTHWISE
+    except ValueError as e:
+        ap.error(str(e))
+    others = [layer.name for layer in layers if layer not in DEPTHWISE]
+    if others:
+        ap.error(f"not depthwise layers: {', '.join(others)}")
     print("gconv isa:", gconv.get_isa())
     for t in a.threads:
-        run(t, a.rounds, a.reps, a.only, a.algorithm, a.out)
+        run(t, a.rounds, a.reps, layers, a.algorithm, a.out)
 
 
 if __name__ == "__main__":

@@ -69,10 +69,6 @@ cdef extern from "gconv_kernels.h" nogil:
     int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
 
 
-cdef extern from "fma_peak.h" nogil:
-    double gconv_fma_peak(int isa, long iters)
-
-
 ISA_NAMES = ("generic", "avx2", "avx512")
 cdef enum:
     _GEMM = 0
@@ -94,20 +90,6 @@ def omp_max_threads():
 def cpu_max_isa():
     """Index into ISA_NAMES of the best variant this CPU can run."""
     return gconv_cpu_max_isa()
-
-
-def fma_peak_gflops(int isa, long iters=20_000_000):
-    """Measured fp32 FMA peak of one core for ISA level ``isa`` (0.0 for 'generic').
-
-    Best of three runs of a register-only FMA loop (~0.1 s each at the default iters)."""
-    cdef double best = 0.0, r
-    cdef int i
-    with nogil:
-        for i in range(3):
-            r = gconv_fma_peak(isa, iters)
-            if r > best:
-                best = r
-    return best
 
 
 @cython.final

@@ -1,5 +1,5 @@
-"""Peers with thread pools of their own (onnxruntime, OpenVINO) run in a child process each,
-frozen by the bench while any other library is timed.
+"""Peers with thread pools of their own (peers.POOLED_PEERS: onnxruntime, OpenVINO) run in a
+child process each, frozen by the bench while any other library is timed.
 
 Why a process: at more than one thread their pools keep spinning for a while after a run
 and take the cores from the OpenMP threads of gconv and torch in the bench's process (and
@@ -27,50 +27,14 @@ import subprocess
 import sys
 import time
 
-# The peers the bench runs in a child process.
-POOLED_PEERS = ("onnxruntime", "openvino")
+import numpy as np
+
+from .machine import threads_stopped
+from .peers import make_runner
+from .timing import time_sample
+
 # How long a SIGSTOP may take to reach all of a child's threads.
 STOP_TIMEOUT_S = 2.0
-
-
-def _runner_factory(peer):
-    from . import _layers
-    return {"onnxruntime": _layers.onnxruntime_runner,
-            "openvino": _layers.openvino_runner,
-            "gconv": lambda layer, inputs, threads: _layers.gconv_runner(layer, inputs)}[peer]
-
-
-def _stat_fields(path):
-    """The fields of a /proc .../stat file after the command name (which may hold spaces
-    and brackets): [0] is the state, [11] and [12] user and system time in clock ticks.
-    None if the file cannot be read (the process or thread is gone, or no /proc)."""
-    try:
-        with open(path) as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _threads_stopped(pid):
-    """True when every thread of process pid is stopped (state T), as after SIGSTOP."""
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return True                          # gone (or no /proc): nothing runs
-    for tid in tids:
-        fields = _stat_fields(f"/proc/{pid}/task/{tid}/stat")
-        if fields and fields[0] not in ("T", "t"):    # (None: the thread just exited)
-            return False
-    return True
-
-
-def process_cpu_seconds(pid):
-    """User + system CPU seconds process pid has used so far (Linux /proc; None elsewhere)."""
-    fields = _stat_fields(f"/proc/{pid}/stat")
-    try:
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (TypeError, IndexError, ValueError):
-        return None
 
 
 class PeerProcess:
@@ -84,9 +48,11 @@ class PeerProcess:
     # -- the child's life --------------------------------------------------------------
 
     def _start(self):
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # the directory holding this gconv package: the child imports the same build
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
         code = (f"import sys; sys.path.insert(0, {package_root!r}); "
-                "from gconv._peer_process import serve; serve()")
+                "from gconv.bench.peer_process import serve; serve()")
         self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE)
         self._stopped = False
@@ -139,7 +105,7 @@ class PeerProcess:
         os.kill(self._proc.pid, signal.SIGSTOP)
         self._stopped = True
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while not _threads_stopped(self._proc.pid) and time.monotonic() < deadline:
+        while not threads_stopped(self._proc.pid) and time.monotonic() < deadline:
             time.sleep(0.0005)
 
     def resume(self):
@@ -233,7 +199,6 @@ def serve():
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
-    from ._cli import _time_sample
     run = None
     while True:
         try:
@@ -247,7 +212,7 @@ def serve():
             if kind == "setup":
                 _, peer, layer, inputs, threads = message
                 run = None                   # the previous session goes first
-                run = _runner_factory(peer)(layer, inputs, threads)
+                run = make_runner(peer, layer, inputs, threads)
                 value = None
             elif kind not in ("call", "time"):
                 raise ValueError(f"unknown request {kind!r}")
@@ -256,7 +221,7 @@ def serve():
             elif kind == "call":
                 value = _as_array(run())
             else:
-                value = _time_sample(run, message[1])
+                value = time_sample(run, message[1])
             reply = ("ok", value)
         except Exception as e:               # reported to the parent, which goes on
             reply = ("error", f"{type(e).__name__}: {e}")
@@ -265,5 +230,4 @@ def serve():
 
 
 def _as_array(output):
-    import numpy as np
     return np.array(output, copy=True)

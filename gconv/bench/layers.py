@@ -1,21 +1,21 @@
-"""The bench layers: real network layers as data, one source of truth for ``bench/`` (the
-pytest-benchmark suite) and ``python -m gconv bench``.
+"""The bench layers: real network layers as data, the one catalogue of ``bench/`` (the
+pytest-benchmark suite, bench/dw_timing.py) and ``python -m gconv bench``.
 
 Each layer is a forward fp32 NCHW conv2d with bias, with exactly the shapes of the peers'
 tables in ``shared/reference/peers-2026-11-21.md`` (N,Cin,H,W -> Cout, k, s, p, d, g).
 Names follow the network and block they come from (XNNPACK's and benchdnn's habit), so a
 number in a table can be traced to a real model.
 
-A layer also knows how to make its inputs (deterministic, seeded by its name) and how to
-run itself in gconv and in each peer library; the peers are imported only when asked for.
+A layer also knows how to make its inputs (deterministic, seeded by its name); running it
+in gconv and in the peer libraries is gconv/bench/peers.py's.
 """
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _dispatch
-from ._validation import build_problem
+from .. import _dispatch
+from .._validation import build_problem
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,7 @@ LAYERS = (
 
 BY_NAME = {layer.name: layer for layer in LAYERS}
 
+
 def select_layers(names=None):
     """The layers called ``names`` (a list or a comma-separated string), in the table's
     order; all of them for None or ''. Unknown names raise ValueError listing the known."""
@@ -166,140 +167,3 @@ def select_layers(names=None):
                          f"{', '.join(BY_NAME)}")
     wanted = set(names)
     return [layer for layer in LAYERS if layer.name in wanted]
-
-
-# ---------------------------------------------------------------------------------------
-# Running a layer: each factory does all conversions once and returns a no-argument
-# callable that computes the layer's output, so a timer measures the call alone.
-
-PEERS = ("torch", "onnxruntime", "openvino")
-
-
-def gconv_runner(layer, inputs):
-    """A gconv.Conv2d holding the layer's weights, packed once on the first call, as an
-    inference library keeps its layers (onnxruntime and OpenVINO likewise run with constant,
-    pre-packed weights). The functional gconv.conv2d packs the weights on every call."""
-    import gconv
-    x, w, b = inputs
-    args = layer.conv_args
-    conv = gconv.Conv2d(w.shape[1] * args["groups"], w.shape[0], w.shape[2:], bias=b is not None,
-                        dtype=w.dtype, **args)
-    conv.weight = w
-    if b is not None:
-        conv.bias = b
-    conv(x)
-    return lambda: conv(x)
-
-
-def torch_runner(layer, inputs):
-    """torch.nn.functional.conv2d on tensors sharing the NumPy arrays' memory."""
-    import torch
-    x, w, b = (torch.from_numpy(a) for a in inputs)
-    conv2d = torch.nn.functional.conv2d
-    args = layer.conv_args
-
-    return lambda: conv2d(x, w, b, **args)
-
-
-def onnx_conv_model(layer, weight, bias):
-    """A one-node ONNX Conv model whose weights are initializers (constants the runtime
-    may pre-pack, as an inference library would)."""
-    from onnx import TensorProto, helper, numpy_helper
-    k, p, s, d = layer.kernel_size, layer.padding, layer.stride, layer.dilation
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k],
-                            pads=[p, p, p, p], strides=[s, s], dilations=[d, d],
-                            group=layer.groups)
-    out_shape = list(layer.problem().output_shape)
-    graph = helper.make_graph(
-        [node], layer.name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(layer.input_shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-        initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
-    # opset 17 / IR 8: old enough for any onnxruntime of the last few years
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
-def onnxruntime_runner(layer, inputs, threads):
-    import onnxruntime as ort
-    x, w, b = inputs
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    model = onnx_conv_model(layer, w, b)
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
-    feeds = {"x": x}
-    return lambda: session.run(None, feeds)[0]
-
-
-def openvino_runner(layer, inputs, threads):
-    """The layer as a one-node OpenVINO model with constant weights on the CPU plugin, in
-    fp32 (this CPU has bf16 instructions, which OpenVINO would otherwise use), one stream
-    of `threads` threads. The input is shared with the NumPy array, not copied per call."""
-    import openvino as ov
-    import openvino.opset13 as ops
-    x, w, b = inputs
-    p, s, d, g = layer.padding, layer.stride, layer.dilation, layer.groups
-    param = ops.parameter(list(x.shape), np.float32, name="x")
-    conv_args = dict(strides=[s, s], pads_begin=[p, p], pads_end=[p, p], dilations=[d, d])
-    if g == 1:
-        conv = ops.convolution(param, ops.constant(w), **conv_args)
-    else:                                  # weights (G, C_out/G, C_in/G, kh, kw)
-        wg = w.reshape(g, w.shape[0] // g, *w.shape[1:])
-        conv = ops.group_convolution(param, ops.constant(wg), **conv_args)
-    y = ops.add(conv, ops.constant(b.reshape(1, -1, 1, 1)))
-    model = ov.Model([y], [param], layer.name)
-    compiled = ov.Core().compile_model(model, "CPU", {
-        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
-        "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
-    request = compiled.create_infer_request()
-    request.set_input_tensor(ov.Tensor(x, shared_memory=True))
-
-    def run():
-        request.infer()
-        return request.get_output_tensor().data
-    return run
-
-
-def peer_available(name):
-    """True when the peer library ``name`` (one of PEERS) can be imported."""
-    import importlib.util
-    modules = {"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnx"),
-               "openvino": ("openvino",)}[name]
-    try:
-        return all(importlib.util.find_spec(m) is not None for m in modules)
-    except (ImportError, ValueError):     # a module set to None in sys.modules
-        return False
-
-
-def peer_version(name):
-    import importlib
-    return importlib.import_module(name).__version__
-
-
-class PeerThreads:
-    """Context manager: run gconv and a peer with ``n`` threads, restoring both after.
-    (onnxruntime takes its thread count per session instead.)"""
-
-    def __init__(self, n, peers=()):
-        self.n, self.peers = n, tuple(peers)
-
-    def __enter__(self):
-        import gconv
-        from . import _threads
-        self._gconv_saved = _threads._n_threads
-        gconv.set_num_threads(self.n)
-        if "torch" in self.peers:
-            import torch
-            self._torch_saved = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        import gconv
-        gconv.set_num_threads(self._gconv_saved)
-        if "torch" in self.peers:
-            import torch
-            torch.set_num_threads(self._torch_saved)
-        return False

@@ -1,11 +1,10 @@
-"""The bench layers (gconv/_layers.py): shapes and FLOPs as the peers' published tables,
-deterministic inputs, and runners that compute the right thing."""
+"""The bench layers (gconv/bench/layers.py): shapes and FLOPs as the peers' published tables,
+deterministic inputs, the selection by name."""
 import numpy as np
 import pytest
 
 import gconv
-from gconv import _layers
-from gconv._reference import conv2d_reference
+from gconv.bench import layers
 
 # The peers' table (shared/reference/peers-2026-11-21.md, copied here so the tests do not
 # depend on shared/): name -> (N,Cin,H,W -> Cout, k, s, p, d, g as published, MFLOP).
@@ -38,10 +37,10 @@ PUBLISHED = {
 
 
 def test_the_layers_are_the_published_ones_in_order():
-    assert [layer.name for layer in _layers.LAYERS] == list(PUBLISHED)
+    assert [layer.name for layer in layers.LAYERS] == list(PUBLISHED)
 
 
-@pytest.mark.parametrize("layer", _layers.LAYERS, ids=lambda layer: layer.name)
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda layer: layer.name)
 def test_layer_shape_matches_the_published_table(layer):
     shape, _ = PUBLISHED[layer.name]
     assert layer.shape_text == shape
@@ -50,7 +49,7 @@ def test_layer_shape_matches_the_published_table(layer):
     assert layer.weight_shape == (layer.C_out, C // g, k, k)
 
 
-@pytest.mark.parametrize("layer", _layers.LAYERS, ids=lambda layer: layer.name)
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda layer: layer.name)
 def test_layer_flops_match_the_published_mflop(layer):
     _, mflop = PUBLISHED[layer.name]
     # published to 2 decimals: the exact figure is within half a unit of the last digit
@@ -63,7 +62,7 @@ def test_layer_flops_match_the_published_mflop(layer):
     assert layer.flops == 2 * layer.N * layer.C_out * OH * OW * (layer.C_in // layer.groups) * k * k
 
 
-@pytest.mark.parametrize("layer", _layers.LAYERS, ids=lambda layer: layer.name)
+@pytest.mark.parametrize("layer", layers.LAYERS, ids=lambda layer: layer.name)
 def test_layer_problem_and_kernel_path(layer):
     problem = layer.problem()
     assert isinstance(problem, gconv.ConvProblem)
@@ -82,7 +81,7 @@ def test_layer_problem_and_kernel_path(layer):
 
 
 def test_make_inputs_is_deterministic_float32_with_bias():
-    layer = _layers.BY_NAME["resnext_g32_7"]
+    layer = layers.BY_NAME["resnext_g32_7"]
     x, w, b = layer.make_inputs()
     x2, w2, b2 = layer.make_inputs()
     for a, a2, shape in ((x, x2, layer.input_shape), (w, w2, layer.weight_shape),
@@ -94,79 +93,15 @@ def test_make_inputs_is_deterministic_float32_with_bias():
     assert np.abs(w).max() <= bound and np.abs(x).max() <= 1
     assert x.std() > 0.5            # not a constant
     # another layer of the same input shape gets other data
-    other = _layers.BenchLayer("another", *(1, 1024, 7, 7, 1024, 3, 1, 1, 1, 32), "x")
+    other = layers.BenchLayer("another", *(1, 1024, 7, 7, 1024, 3, 1, 1, 1, 32), "x")
     assert not np.array_equal(other.make_inputs()[0], x)
 
 
 def test_select_layers():
-    by_name = _layers.select_layers("dense_3x3, seed_g4")
+    by_name = layers.select_layers("dense_3x3, seed_g4")
     assert [layer.name for layer in by_name] == ["seed_g4", "dense_3x3"]   # table order
-    assert _layers.select_layers(["mbv2_dw7"]) == [_layers.BY_NAME["mbv2_dw7"]]
-    assert _layers.select_layers(None) == list(_layers.LAYERS)
-    assert _layers.select_layers("") == list(_layers.LAYERS)
+    assert layers.select_layers(["mbv2_dw7"]) == [layers.BY_NAME["mbv2_dw7"]]
+    assert layers.select_layers(None) == list(layers.LAYERS)
+    assert layers.select_layers("") == list(layers.LAYERS)
     with pytest.raises(ValueError, match=r"unknown bench layer\(s\) resnet_nope.*dense_3x3"):
-        _layers.select_layers("dense_3x3,resnet_nope")
-
-
-def _reference_output(layer, inputs):
-    x, w, b = inputs
-    p, s, d = layer.padding, layer.stride, layer.dilation
-    return conv2d_reference(x, w, b, (s, s), (p, p, p, p), (d, d), layer.groups)
-
-
-@pytest.mark.parametrize("name", ["seed_g4", "mbv2_dw7", "deeplab_dw_dil2"])
-def test_gconv_runner_computes_the_layer(name):
-    layer = _layers.BY_NAME[name]
-    inputs = layer.make_inputs()
-    y = _layers.gconv_runner(layer, inputs)()
-    np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-5)
-
-
-def test_torch_runner_computes_the_layer():
-    pytest.importorskip("torch")
-    layer = _layers.BY_NAME["mbv2_dw56_s2"]
-    inputs = layer.make_inputs()
-    y = _layers.torch_runner(layer, inputs)().numpy()
-    np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-5)
-
-
-def test_onnxruntime_runner_computes_the_layer():
-    # onnxruntime is an optional extra (gconv[onnx]): checked where it is installed
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    layer = _layers.BY_NAME["deeplab_dw_dil2"]      # dilation, padding and groups all pass
-    inputs = layer.make_inputs()
-    y = _layers.onnxruntime_runner(layer, inputs, threads=1)()
-    np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("name", ["deeplab_dw_dil2", "dense_3x3"])   # grouped and not
-def test_openvino_runner_computes_the_layer(name):
-    # OpenVINO is an optional extra (gconv[openvino]): checked where it is installed
-    pytest.importorskip("openvino")
-    layer = _layers.BY_NAME[name]
-    inputs = layer.make_inputs()
-    y = _layers.openvino_runner(layer, inputs, threads=1)()
-    np.testing.assert_allclose(y, _reference_output(layer, inputs), rtol=1e-4, atol=1e-4)
-
-
-def test_peer_threads_sets_and_restores_thread_counts():
-    before = gconv.get_num_threads()
-    peers = ["torch"] if _layers.peer_available("torch") else []
-    if peers:
-        import torch
-        torch_before = torch.get_num_threads()
-    with _layers.PeerThreads(3, peers):
-        if gconv.openmp_enabled():
-            assert gconv.get_num_threads() == 3
-        if peers:
-            assert torch.get_num_threads() == 3
-    assert gconv.get_num_threads() == before
-    if peers:
-        assert torch.get_num_threads() == torch_before
-
-
-def test_peer_available_sees_a_missing_module(monkeypatch):
-    import sys
-    monkeypatch.setitem(sys.modules, "torch", None)      # as if torch were not installed
-    assert not _layers.peer_available("torch")
+        layers.select_layers("dense_3x3,resnet_nope")

@@ -1,4 +1,4 @@
-"""The bench's peer processes (gconv/_peer_process.py): a runner in a child process gives
+"""The bench's peer processes (gconv/bench/peer_process.py): a runner in a child process gives
 the same output as in this one, is frozen while other runners are timed, and reports the
 child's errors and death as RuntimeError. gconv itself serves as the peer: it needs no
 optional library."""
@@ -9,13 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from gconv import _cli, _layers
-from gconv._peer_process import PeerProcess, _threads_stopped, process_cpu_seconds
+from gconv.bench import peers
+from gconv.bench.layers import BY_NAME
+from gconv.bench.machine import process_cpu_seconds, threads_stopped
+from gconv.bench.peer_process import PeerProcess
+from gconv.bench.timing import time_interleaved
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/task"),
                                 reason="freezing peer processes reads Linux /proc")
 
-LAYER = _layers.BY_NAME["seed_g4"]
+LAYER = BY_NAME["seed_g4"]
 
 
 @pytest.fixture
@@ -28,7 +31,7 @@ def test_a_remote_runner_computes_what_a_local_one_does(process):
     inputs = LAYER.make_inputs()
     remote = process.runner(LAYER, inputs, threads=1)
     assert process.pid != os.getpid()
-    np.testing.assert_array_equal(remote(), _layers.gconv_runner(LAYER, inputs)())
+    np.testing.assert_array_equal(remote(), peers.gconv_runner(LAYER, inputs)())
     per_call = remote.time_sample(5)
     assert isinstance(per_call, float) and 0 < per_call < 1.0
 
@@ -36,12 +39,12 @@ def test_a_remote_runner_computes_what_a_local_one_does(process):
 def test_pause_stops_every_thread_and_a_request_resumes(process):
     remote = process.runner(LAYER, LAYER.make_inputs(), threads=2)
     remote.pause()
-    assert _threads_stopped(process.pid)
+    assert threads_stopped(process.pid)
     cpu = process_cpu_seconds(process.pid)
     time.sleep(0.05)
     assert process_cpu_seconds(process.pid) == cpu
     assert remote().shape == LAYER.problem().output_shape      # resumed by the request
-    assert not _threads_stopped(process.pid)
+    assert not threads_stopped(process.pid)
 
 
 def test_the_childs_errors_come_back_and_it_goes_on(process):
@@ -90,15 +93,9 @@ def test_time_interleaved_freezes_remote_runners_while_others_are_timed(process)
     seen = []
 
     def local():
-        seen.append(_threads_stopped(process.pid))
-    samples = _cli.time_interleaved({"local": local, "remote": remote}, rounds=3,
-                                    min_sample_s=0.0, budget_s=60)
+        seen.append(threads_stopped(process.pid))
+    samples = time_interleaved({"local": local, "remote": remote}, rounds=3,
+                               min_sample_s=0.0, budget_s=60)
     assert len(samples["remote"]) == 3 and all(t > 0 for t in samples["remote"])
     assert len(seen) >= 3 and all(seen)
-    assert not _threads_stopped(process.pid)          # left running
-
-
-def test_process_cpu_seconds():
-    t = os.times()
-    assert process_cpu_seconds(os.getpid()) == pytest.approx(t.user + t.system, abs=0.05)
-    assert process_cpu_seconds(2 ** 22 + 12345) is None          # above pid_max: no such pid
+    assert not threads_stopped(process.pid)          # left running

@@ -1,0 +1,247 @@
+"""``gconv bench``: its options and its driver. The top-level command line (gconv/_cli.py)
+imports this module only when the ``bench`` subcommand runs.
+
+``bench`` times the bench layers (gconv/bench/layers.py) in gconv and in the peer libraries
+that are installed (torch, onnxruntime, OpenVINO; gconv/bench/peers.py), interleaving the
+libraries within each round so that the machine's drifts hit them alike
+(gconv/bench/timing.py), and reports medians (gconv/bench/report.py, plot.py).
+onnxruntime and OpenVINO run in processes of their own (gconv/bench/peer_process.py).
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+import gconv
+
+from .._console import ProgressBar, have_matplotlib, positive_int
+from . import peers as _peers
+from .layers import BY_NAME, select_layers
+from .machine import OtherLoad, machine_info, measure_fma_peak
+from .peer_process import PeerProcess
+from .plot import write_plot
+from .report import format_table, geometric_mean
+from .timing import sample_stats, time_interleaved
+
+# Per-mode timing settings (gconv/bench/timing.py says what samples and rounds are).
+# budget_s caps the rounds of one (layer, threads) pair, so slow kernels cannot make a run
+# take minutes (at least timing.MIN_ROUNDS rounds are always taken).
+MODES = {
+    "quick": dict(rounds=5, min_sample_s=0.002, budget_s=0.4, peak_iters=5_000_000),
+    "full": dict(rounds=15, min_sample_s=0.01, budget_s=4.0, peak_iters=20_000_000),
+}
+# A timed output must match the peer's: K <= 1200 here, fp32 sums of O(1) terms.
+MATCH_RTOL, MATCH_ATOL = 1e-3, 1e-4
+
+
+def parse_int_list(text, what):
+    """'1,2' -> [1, 2] (positive, unique, in order)."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            n = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be comma-separated integers, "
+                                             f"got {text!r}") from None
+        if n <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be positive, got {n}")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise argparse.ArgumentTypeError(f"{what} is empty")
+    return out
+
+
+def _make_runners(layer, inputs, threads, peers, processes):
+    """{library: runner} for one layer; processes: {peer: PeerProcess} of the peers that
+    run in a child process (the others run in this one)."""
+    runners, errors = {"gconv": _peers.gconv_runner(layer, inputs)}, {}
+    for name in peers:
+        try:
+            if name in processes:
+                runners[name] = processes[name].runner(layer, inputs, threads)
+            else:
+                runners[name] = _peers.make_runner(name, layer, inputs, threads)
+        except Exception as e:               # a peer that cannot run a layer: say so, go on
+            errors[name] = f"{type(e).__name__}: {e}"
+    return runners, errors
+
+
+def _check_outputs(runners, errors):
+    """{peer: max abs difference from gconv}, and whether all match. A peer that fails
+    here is dropped from ``runners`` and its error kept in ``errors``."""
+    y = np.asarray(runners["gconv"]())
+    diffs, ok = {}, True
+    for name, fn in list(runners.items()):
+        if name == "gconv":
+            continue
+        try:
+            ref = fn()
+        except Exception as e:
+            errors[name] = f"{type(e).__name__}: {e}"
+            del runners[name]
+            continue
+        ref = ref.numpy() if hasattr(ref, "numpy") else np.asarray(ref)
+        same_shape = y.shape == ref.shape
+        diffs[name] = float(np.abs(y - ref).max()) if same_shape else float("inf")
+        ok = ok and same_shape and bool(np.allclose(y, ref, MATCH_RTOL, MATCH_ATOL))
+    return diffs, ok
+
+
+def _bench_row(layer, threads, peers, processes, settings, peak):
+    """Check and time one layer at one thread count: one row of the report."""
+    inputs = layer.make_inputs()
+    runners, errors = _make_runners(layer, inputs, threads, peers, processes)
+    diffs, match = _check_outputs(runners, errors)
+    with OtherLoad(own_pids=[p.pid for p in processes.values()]) as load:
+        samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
+                                   settings["budget_s"])
+    times = {name: sample_stats(s) for name, s in samples.items()}
+    g_us = times["gconv"]["median_us"]
+    gflops = layer.flops / (g_us * 1e-6) / 1e9
+    return {
+        "layer": layer.name,
+        "description": layer.description,
+        "shape": layer.shape_text,
+        "problem": str(layer.problem()),
+        "algorithm": layer.algorithm(),
+        "threads": threads,
+        "mflop": layer.mflop,
+        "times": times,
+        "ratios": {name: times[name]["median_us"] / g_us for name in times if name != "gconv"},
+        "gflops": gflops,
+        "pct_peak": 100.0 * gflops / (peak * threads) if peak else None,
+        "max_abs_diff": diffs,
+        "outputs_match": match,
+        "errors": errors,
+        "other_load": load.fraction,
+    }
+
+
+def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None,
+              progress=None):
+    """Time every (layer, threads) pair; returns the report dict --json writes."""
+    settings = dict(MODES[mode])
+    if rounds is not None:
+        settings["rounds"] = rounds
+    if min_sample_s is not None:
+        settings["min_sample_s"] = min_sample_s
+    machine = machine_info(peers, settings["peak_iters"])
+    peak = machine["fma_peak_gflops_per_core"]
+    results = []
+    total, done = len(layers) * len(thread_counts), 0
+    processes = {p: PeerProcess(p) for p in peers if p in _peers.POOLED_PEERS}
+    try:
+        for threads in thread_counts:
+            with _peers.PeerThreads(threads, peers):
+                for layer in layers:
+                    if progress:
+                        progress(done, total, f"{layer.name} @ {threads} thread(s)")
+                    results.append(_bench_row(layer, threads, peers, processes, settings,
+                                              peak))
+                    done += 1
+    finally:
+        for process in processes.values():
+            process.close()
+    if progress:
+        progress(done, total, "done")
+    # measured again at the end, the better of the two: a slow phase at the start alone
+    # would otherwise skew every row's "% peak"
+    if peak:
+        peak = max(peak, measure_fma_peak(settings["peak_iters"]))
+        machine["fma_peak_gflops_per_core"] = peak
+        for r in results:
+            r["pct_peak"] = 100.0 * r["gflops"] / (peak * r["threads"])
+    geomean = {}
+    for threads in thread_counts:
+        rows = [r for r in results if r["threads"] == threads]
+        geomean[str(threads)] = {name: geometric_mean([r["ratios"].get(name) for r in rows])
+                                 for name in peers}
+    return {"machine": machine,
+            "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
+                         "threads": thread_counts, "peers": list(peers),
+                         "gconv_api": "gconv.Conv2d layer (weights packed once; torch: F.conv2d)", **settings},
+            "results": results,
+            "geomean_ratio": geomean}
+
+
+
+DESCRIPTION = ("Time real network layers (see gconv/bench/layers.py) in gconv and in the "
+               "installed peers (torch, onnxruntime, openvino), at 1 and N threads, "
+               "libraries interleaved within each round; print medians, ratios, "
+               "GFLOP/s and % of the measured FMA peak. Exit status 1 if an output "
+               "does not match the peers'.")
+
+
+def add_arguments(b):
+    """Give the ``bench`` subparser ``b`` (made by gconv/_cli.py) its description, options
+    and command."""
+    b.description = DESCRIPTION
+    b.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: "
+                   "all). Names: " + ", ".join(BY_NAME))
+    b.add_argument("--threads", metavar="1,2", type=lambda s: parse_int_list(s, "--threads"),
+                   help="comma-separated thread counts (default: 1 and gconv.get_num_threads())")
+    b.add_argument("--repeat", metavar="R", type=positive_int,
+                   help=f"rounds per layer and thread count (default {MODES['full']['rounds']}, "
+                        f"{MODES['quick']['rounds']} with --quick)")
+    b.add_argument("--quick", action="store_true",
+                   help="shorter samples and fewer rounds: a rough table in seconds")
+    b.add_argument("--peers", metavar="LIST",
+                   help="peers to time: comma-separated from torch,onnxruntime,openvino, or "
+                        "'none' (default: every one installed)")
+    b.add_argument("--json", metavar="FILE", help="write every number and the machine info")
+    b.add_argument("--plot", metavar="FILE", help="bar chart of the ratios (needs matplotlib)")
+    b.add_argument("--min-time", metavar="SECONDS", type=float, default=None,
+                   help=argparse.SUPPRESS)     # per-sample minimum; tests shorten it
+    b.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help=argparse.SUPPRESS)     # force the bar on (default: only on a terminal)
+    b.add_argument("--no-progress", dest="progress", action="store_false",
+                   help=argparse.SUPPRESS)
+    b.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args, parser):
+    """Run ``gconv bench``: print the table, write --json and --plot; exit status 1 on a
+    mismatch (``parser`` reports usage errors)."""
+    try:
+        layers = select_layers(args.layers)
+    except ValueError as e:
+        parser.error(str(e))
+    threads = args.threads or list(dict.fromkeys([1, gconv.get_num_threads()]))
+    if args.peers is None:
+        peers = [p for p in _peers.PEERS if _peers.peer_available(p)]
+    else:
+        peers = [] if args.peers.strip() in ("", "none") else \
+            [p.strip() for p in args.peers.split(",") if p.strip()]
+        for p in peers:
+            if p not in _peers.PEERS:
+                parser.error(f"unknown peer {p!r}: choose from {', '.join(_peers.PEERS)} "
+                             f"or 'none'")
+            if not _peers.peer_available(p):
+                parser.error(f"peer {p!r} is not installed: {_peers.INSTALL_HINT[p]}")
+    if args.plot and not have_matplotlib():
+        print("gconv bench: --plot needs matplotlib, which is not installed: "
+              "pip install matplotlib", file=sys.stderr)
+        return 2
+    bar = ProgressBar(len(layers) * len(threads), "bench",
+                      enabled=None if args.progress is None else args.progress)
+    try:
+        report = run_bench(layers, threads, peers, "quick" if args.quick else "full",
+                           rounds=args.repeat, min_sample_s=args.min_time,
+                           progress=bar.update)
+    finally:
+        bar.close()
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.json}")
+    if args.plot:
+        write_plot(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 0 if all(r["outputs_match"] for r in report["results"]) else 1
