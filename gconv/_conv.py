@@ -15,7 +15,6 @@ from typing import Optional, Tuple
 import numpy as np
 
 from . import _activation, _dispatch, _isa, _kernels, _plan_cache, _threads
-from ._problem import ConvProblem
 from ._reference import apply_activation
 from ._types import (ActivationSpec, Algorithm, FloatArray, IntOrPair, Layout, Padding,
                      PaddingMode)
