@@ -1,0 +1,138 @@
+"""Time two builds of gconv on the bench layers in one run: the proof that a change kept
+the speed (issue 15: "the bench before and after, in one run on the same machine").
+
+    python tools/compare_builds.py --old /path/to/old/checkout --new /path/to/new/checkout \
+        [--layers a,b] [--threads 1,2] [--rounds 15] [--json F]
+
+Each build runs in a child process of its own (PYTHONPATH set to its checkout, built in
+place). For every (layer, thread count) both children set the layer up (a gconv.Conv2d
+with seeded weights, packed once), then the parent asks them for samples in alternating
+order, round after round, so the machine's drifts hit both alike. A sample is enough calls
+to take ~10 ms. It prints the median per build, new / old, and the spread (the interquartile
+range over the median) of each; rows where the new build is slower by more than the larger
+spread are flagged. Only the public API is used, so any two commits can be compared.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, sys, time
+import numpy as np
+import gconv
+try:
+    from gconv.bench.layers import LAYERS
+except ImportError:
+    from gconv._layers import LAYERS
+BY_NAME = {l.name: l for l in LAYERS}
+state = {}
+print(json.dumps({"layers": [l.name for l in LAYERS], "file": gconv.__file__}), flush=True)
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd["op"] == "setup":
+        layer = BY_NAME[cmd["layer"]]
+        gconv.set_num_threads(cmd["threads"])
+        rng = np.random.default_rng(0)
+        k = layer.weight_shape[2]
+        conv = gconv.Conv2d(layer.C_in, layer.C_out, k, stride=layer.stride,
+                            padding=layer.padding, dilation=layer.dilation,
+                            groups=layer.groups, rng=0)
+        x = rng.standard_normal(layer.input_shape).astype(np.float32)
+        conv(x); conv(x)
+        calls = 1
+        while True:
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                conv(x)
+            if time.perf_counter() - t0 > 0.01 or calls > 100000:
+                break
+            calls *= 2
+        state.update(conv=conv, x=x, calls=calls)
+        print(json.dumps({"calls": calls}), flush=True)
+    elif cmd["op"] == "sample":
+        conv, x, calls = state["conv"], state["x"], cmd["calls"]
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            conv(x)
+        print(json.dumps({"us": (time.perf_counter() - t0) / calls * 1e6}), flush=True)
+"""
+
+
+class Build:
+    def __init__(self, path):
+        env = {**os.environ, "PYTHONPATH": os.path.abspath(path)}
+        env.pop("OMP_NUM_THREADS", None)
+        self.proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env, cwd="/")
+        hello = self._read()
+        self.layers, self.file = hello["layers"], hello["file"]
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a build's child process died")
+        return json.loads(line)
+
+    def ask(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def spread(samples):
+    q = statistics.quantiles(samples, n=4)
+    return (q[2] - q[0]) / statistics.median(samples)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--old", required=True)
+    ap.add_argument("--new", required=True)
+    ap.add_argument("--layers")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    old, new = Build(args.old), Build(args.new)
+    print(f"old: {old.file}\nnew: {new.file}")
+    names = args.layers.split(",") if args.layers else [n for n in new.layers if n in old.layers]
+    rows = []
+    print(f"{'layer':<22}{'thr':>4}{'old us':>11}{'new us':>11}{'new/old':>9}{'spread':>15}")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for name in names:
+            calls = max(old.ask(op="setup", layer=name, threads=threads)["calls"],
+                        new.ask(op="setup", layer=name, threads=threads)["calls"])
+            t = {"old": [], "new": []}
+            for r in range(args.rounds):
+                order = (("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))
+                for key, build in order:
+                    t[key].append(build.ask(op="sample", calls=calls)["us"])
+            mo, mn = statistics.median(t["old"]), statistics.median(t["new"])
+            so, sn = spread(t["old"]), spread(t["new"])
+            flag = "  SLOWER" if mn / mo - 1 > max(so, sn) else ""
+            print(f"{name:<22}{threads:>4}{mo:>11.1f}{mn:>11.1f}{mn / mo:>9.3f}"
+                  f"{so * 100:>7.1f}%/{sn * 100:>4.1f}%{flag}", flush=True)
+            rows.append(dict(layer=name, threads=threads, old_us=mo, new_us=mn, ratio=mn / mo,
+                             old_spread=so, new_spread=sn, old_samples=t["old"],
+                             new_samples=t["new"]))
+    for threads in sorted({r["threads"] for r in rows}):
+        ratios = [r["ratio"] for r in rows if r["threads"] == threads]
+        gm = statistics.geometric_mean(ratios)
+        print(f"{threads} thread(s): geometric mean new/old {gm:.3f}, range "
+              f"{min(ratios):.3f}-{max(ratios):.3f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    old.close()
+    new.close()
+
+
+if __name__ == "__main__":
+    main()
