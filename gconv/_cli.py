@@ -1,6 +1,7 @@
 """``python -m gconv`` / the ``gconv`` console script.
 
-    gconv bench [--layers a,b] [--threads 1,2] [--repeat R] [--json FILE] [--plot FILE] [--quick]
+    gconv bench [--layers a,b | --sweep N [--seed S] | --model module:function]
+                [--threads 1,2] [--repeat R] [--json FILE] [--plot FILE] [--quick]
     gconv explain IN OUT [--groups G] [--kernel-size K] ... [--plot FILE]
     gconv check [--cases N] [--seed S]
 

@@ -3,6 +3,8 @@ never imports this subpackage; the ``gconv bench`` subcommand (gconv/_cli.py) an
 pytest-benchmark suite (bench/) do.
 
     layers.py        the bench layers: BenchLayer, LAYERS, select_layers (one catalogue)
+    sweep.py         random realistic layers from named families (gconv bench --sweep)
+    model.py         a user's torch model's convolutions as layers (gconv bench --model)
     peers.py         running a layer in gconv, torch, onnxruntime, OpenVINO; PeerThreads
     peer_process.py  a peer in a child process of its own, frozen while others are timed
     timing.py        samples, interleaved rounds, their statistics

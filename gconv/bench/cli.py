@@ -6,6 +6,8 @@ that are installed (torch, onnxruntime, OpenVINO; gconv/bench/peers.py), interle
 libraries within each round so that the machine's drifts hit them alike
 (gconv/bench/timing.py), and reports medians (gconv/bench/report.py, plot.py).
 onnxruntime and OpenVINO run in processes of their own (gconv/bench/peer_process.py).
+Instead of the catalogue it times ``--sweep N`` random layers (gconv/bench/sweep.py) or
+the convolutions of a user's model (``--model module:function``, gconv/bench/model.py).
 """
 import argparse
 import json
@@ -22,7 +24,8 @@ from .layers import BY_NAME, select_layers
 from .machine import OtherLoad, machine_info, measure_fma_peak
 from .peer_process import PeerProcess
 from .plot import write_plot
-from .report import format_table, geometric_mean
+from .report import format_table, geometric_mean, model_totals, sweep_summary
+from .sweep import FAMILIES, draw
 from .timing import sample_stats, time_interleaved
 
 # Per-mode timing settings (gconv/bench/timing.py says what samples and rounds are).
@@ -57,10 +60,10 @@ def parse_int_list(text, what):
     return out
 
 
-def _make_runners(layer, inputs, threads, peers, processes):
+def _make_runners(layer, inputs, threads, peers, processes, gconv_run):
     """{library: runner} for one layer; processes: {peer: PeerProcess} of the peers that
     run in a child process (the others run in this one)."""
-    runners, errors = {"gconv": _peers.gconv_runner(layer, inputs)}, {}
+    runners, errors = {"gconv": gconv_run}, {}
     for name in peers:
         try:
             if name in processes:
@@ -93,10 +96,28 @@ def _check_outputs(runners, errors):
     return diffs, ok
 
 
+def _refused_row(layer, threads, error):
+    """The row of a layer gconv refuses (a model's convolution it cannot run): no times,
+    the error; the run goes on."""
+    try:
+        mflop = layer.mflop
+    except ValueError:
+        mflop = None
+    return {"layer": layer.name, "description": layer.description, "shape": layer.shape_text,
+            "problem": None, "algorithm": None, "threads": threads, "mflop": mflop,
+            "times": {}, "ratios": {}, "gflops": None, "pct_peak": None, "max_abs_diff": {},
+            "outputs_match": True, "errors": {"gconv": error}, "other_load": None,
+            "refused": error, **layer.report_fields()}
+
+
 def _bench_row(layer, threads, peers, processes, settings, peak):
     """Check and time one layer at one thread count: one row of the report."""
     inputs = layer.make_inputs()
-    runners, errors = _make_runners(layer, inputs, threads, peers, processes)
+    try:
+        gconv_run = _peers.gconv_runner(layer, inputs)
+    except Exception as e:                   # gconv refuses the layer: say so, go on
+        return _refused_row(layer, threads, f"{type(e).__name__}: {e}")
+    runners, errors = _make_runners(layer, inputs, threads, peers, processes, gconv_run)
     diffs, match = _check_outputs(runners, errors)
     with OtherLoad(own_pids=[p.pid for p in processes.values()]) as load:
         samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
@@ -120,12 +141,17 @@ def _bench_row(layer, threads, peers, processes, settings, peak):
         "outputs_match": match,
         "errors": errors,
         "other_load": load.fraction,
+        **layer.report_fields(),
     }
 
 
 def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None,
-              progress=None):
-    """Time every (layer, threads) pair; returns the report dict --json writes."""
+              progress=None, source=None):
+    """Time every (layer, threads) pair; returns the report dict --json writes.
+
+    source: what the layers are when they are not the catalogue's, kept in the settings:
+    {"kind": "sweep", ...} adds the sweep's summary ("sweep_summary"), {"kind": "model", ...}
+    the model's convolution time per library ("model_total")."""
     settings = dict(MODES[mode])
     if rounds is not None:
         settings["rounds"] = rounds
@@ -156,26 +182,48 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
         peak = max(peak, measure_fma_peak(settings["peak_iters"]))
         machine["fma_peak_gflops_per_core"] = peak
         for r in results:
-            r["pct_peak"] = 100.0 * r["gflops"] / (peak * r["threads"])
+            if r["gflops"] is not None:
+                r["pct_peak"] = 100.0 * r["gflops"] / (peak * r["threads"])
     geomean = {}
     for threads in thread_counts:
         rows = [r for r in results if r["threads"] == threads]
         geomean[str(threads)] = {name: geometric_mean([r["ratios"].get(name) for r in rows])
                                  for name in peers}
-    return {"machine": machine,
-            "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
-                         "threads": thread_counts, "peers": list(peers),
-                         "gconv_api": "gconv.Conv2d layer (weights packed once; torch: F.conv2d)", **settings},
-            "results": results,
-            "geomean_ratio": geomean}
+    report = {"machine": machine,
+              "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
+                           "threads": thread_counts, "peers": list(peers),
+                           "gconv_api": "gconv.Conv2d layer (weights packed once; torch: F.conv2d)", **settings},
+              "results": results,
+              "geomean_ratio": geomean}
+    if source is not None:
+        report["settings"]["source"] = source
+        if source["kind"] == "sweep":
+            report["sweep_summary"] = sweep_summary(results, thread_counts, peers)
+        elif source["kind"] == "model":
+            report["model_total"] = model_totals(results, thread_counts, peers)
+    return report
 
 
 
 DESCRIPTION = ("Time real network layers (see gconv/bench/layers.py) in gconv and in the "
                "installed peers (torch, onnxruntime, openvino), at 1 and N threads, "
                "libraries interleaved within each round; print medians, ratios, "
-               "GFLOP/s and % of the measured FMA peak. Exit status 1 if an output "
-               "does not match the peers'.")
+               "GFLOP/s and % of the measured FMA peak. --sweep N times N random layers "
+               "drawn from families of real-network convolutions instead "
+               "(gconv/bench/sweep.py); --model the convolutions of your own torch model. "
+               "Exit status 1 if an output does not match the peers'.")
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}"
+                                         ) from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {n}")
+    return n
 
 
 def add_arguments(b):
@@ -184,6 +232,16 @@ def add_arguments(b):
     b.description = DESCRIPTION
     b.add_argument("--layers", metavar="A,B", help="comma-separated layer names (default: "
                    "all). Names: " + ", ".join(BY_NAME))
+    b.add_argument("--sweep", metavar="N", type=positive_int,
+                   help="time N random realistic layers instead, drawn from the families of "
+                        "gconv/bench/sweep.py: " + ", ".join(FAMILIES))
+    b.add_argument("--seed", metavar="S", type=non_negative_int,
+                   help="the sweep's seed (default 0): the same N and S draw the same layers")
+    b.add_argument("--model", metavar="MODULE:FUNCTION",
+                   help="time every convolution of your torch model: FUNCTION (in MODULE, or "
+                        "in a file path/to/file.py) returns (model, example_input); prints a "
+                        "row per distinct shape and the model's total convolution time per "
+                        "library. Example: bench/models/tiny_mobilenet.py:make")
     b.add_argument("--threads", metavar="1,2", type=lambda s: parse_int_list(s, "--threads"),
                    help="comma-separated thread counts (default: 1 and gconv.get_num_threads())")
     b.add_argument("--repeat", metavar="R", type=positive_int,
@@ -205,13 +263,36 @@ def add_arguments(b):
     b.set_defaults(func=cmd_bench)
 
 
+def _layers_to_time(args, parser):
+    """(layers, source) of --layers (the catalogue; source None), --sweep or --model;
+    ``parser`` reports what is wrong with them."""
+    chosen = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
+                             ("--model", args.model)) if v is not None]
+    if len(chosen) > 1:
+        parser.error(f"{' and '.join(chosen)} exclude each other: time the catalogue's "
+                     "layers, a sweep or a model")
+    if args.seed is not None and args.sweep is None:
+        parser.error("--seed goes with --sweep N")
+    if args.sweep is not None:
+        seed = args.seed or 0
+        return draw(args.sweep, seed), {"kind": "sweep", "count": args.sweep, "seed": seed,
+                                         "families": list(FAMILIES)}
+    if args.model is not None:
+        from .model import ModelError, load_layers
+        try:
+            return load_layers(args.model)
+        except ModelError as e:
+            parser.error(str(e))
+    try:
+        return select_layers(args.layers), None
+    except ValueError as e:
+        parser.error(str(e))
+
+
 def cmd_bench(args, parser):
     """Run ``gconv bench``: print the table, write --json and --plot; exit status 1 on a
     mismatch (``parser`` reports usage errors)."""
-    try:
-        layers = select_layers(args.layers)
-    except ValueError as e:
-        parser.error(str(e))
+    layers, source = _layers_to_time(args, parser)
     threads = args.threads or list(dict.fromkeys([1, gconv.get_num_threads()]))
     if args.peers is None:
         peers = [p for p in _peers.PEERS if _peers.peer_available(p)]
@@ -233,7 +314,7 @@ def cmd_bench(args, parser):
     try:
         report = run_bench(layers, threads, peers, "quick" if args.quick else "full",
                            rounds=args.repeat, min_sample_s=args.min_time,
-                           progress=bar.update)
+                           progress=bar.update, source=source)
     finally:
         bar.close()
     print(format_table(report))

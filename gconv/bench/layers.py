@@ -7,7 +7,10 @@ Names follow the network and block they come from (XNNPACK's and benchdnn's habi
 number in a table can be traced to a real model.
 
 A layer also knows how to make its inputs (deterministic, seeded by its name); running it
-in gconv and in the peer libraries is gconv/bench/peers.py's.
+in gconv and in the peer libraries is gconv/bench/peers.py's. BenchLayer serves beyond the
+catalogue too: the sweep's random layers (gconv/bench/sweep.py) and a user's model's
+convolutions (gconv/bench/model.py), with kernels, strides, paddings and dilations that may
+differ between height and width.
 """
 import zlib
 from dataclasses import dataclass
@@ -18,20 +21,40 @@ from .. import _dispatch
 from .._validation import build_problem
 
 
+def as_pair(value):
+    """An int or a pair -> (a, b)."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def pair_text(value, sep="x"):
+    """2 -> '2'; (2, 2) -> '2'; (1, 2) -> '1x2'; a padding string as it is."""
+    if isinstance(value, str):
+        return value
+    a, b = as_pair(value)
+    return str(a) if a == b else f"{a}{sep}{b}"
+
+
 @dataclass(frozen=True)
 class BenchLayer:
+    """One forward fp32 NCHW conv2d. kernel_size, stride, padding and dilation are ints or
+    (height, width) pairs; padding may also be one of conv2d's padding strings ('same',
+    'valid', ...). ``family`` names where a drawn or recorded layer comes from (the sweep's
+    families, gconv/bench/sweep.py; a user's model, gconv/bench/model.py): empty for the
+    catalogue below. ``bias``: whether the layer adds one (the catalogue's all do)."""
     name: str
     N: int
     C_in: int
     H: int
     W: int
     C_out: int
-    kernel_size: int
-    stride: int
-    padding: int
-    dilation: int
+    kernel_size: object
+    stride: object
+    padding: object
+    dilation: object
     groups: int
     description: str
+    family: str = ""
+    bias: bool = True
 
     # -- shapes ------------------------------------------------------------------------
     @property
@@ -39,9 +62,12 @@ class BenchLayer:
         return (self.N, self.C_in, self.H, self.W)
 
     @property
+    def kernel_hw(self):
+        return as_pair(self.kernel_size)
+
+    @property
     def weight_shape(self):
-        k = self.kernel_size
-        return (self.C_out, self.C_in // self.groups, k, k)
+        return (self.C_out, self.C_in // self.groups, *self.kernel_hw)
 
     @property
     def conv_args(self):
@@ -51,10 +77,33 @@ class BenchLayer:
 
     @property
     def shape_text(self):
-        """The peers' table notation: 'N,Cin,H,W -> Cout, kxk, s, p, d, g'."""
-        k = self.kernel_size
-        return (f"{self.N},{self.C_in},{self.H},{self.W} -> {self.C_out}, {k}x{k}, "
-                f"{self.stride}, {self.padding}, {self.dilation}, {self.groups}")
+        """The peers' table notation: 'N,Cin,H,W -> Cout, kxk, s, p, d, g'; a stride,
+        padding or dilation that differs between height and width as 'hxw'."""
+        kh, kw = self.kernel_hw
+        return (f"{self.N},{self.C_in},{self.H},{self.W} -> {self.C_out}, {kh}x{kw}, "
+                f"{pair_text(self.stride)}, {pair_text(self.padding)}, "
+                f"{pair_text(self.dilation)}, {self.groups}")
+
+    def full_shape(self):
+        """Every number of the layer, for the bench's JSON: pairs as [height, width], the
+        padding also resolved to [top, bottom, left, right]."""
+        padding = self.padding if isinstance(self.padding, str) else list(as_pair(self.padding))
+        try:
+            pads = list(self.problem().padding)
+        except ValueError:                   # a layer gconv refuses: its padding as given
+            pads = None
+        return {"N": self.N, "C_in": self.C_in, "H": self.H, "W": self.W,
+                "C_out": self.C_out, "kernel_size": list(self.kernel_hw),
+                "stride": list(as_pair(self.stride)), "padding": padding, "pads": pads,
+                "dilation": list(as_pair(self.dilation)), "groups": self.groups,
+                "bias": self.bias}
+
+    def report_fields(self):
+        """What a row of the bench's report adds for this layer: nothing for the catalogue
+        (its rows keep their fields), the family and full shape for a drawn layer."""
+        if not self.family:
+            return {}
+        return {"family": self.family, "full_shape": self.full_shape()}
 
     # -- problem -----------------------------------------------------------------------
     def problem(self, dtype=np.float32):
@@ -62,8 +111,8 @@ class BenchLayer:
         def shape_only(shape):
             return np.lib.stride_tricks.as_strided(np.empty(1, dtype), shape, (0,) * len(shape))
         return build_problem(shape_only(self.input_shape), shape_only(self.weight_shape),
-                             shape_only((self.C_out,)), self.stride, self.padding,
-                             self.dilation, self.groups)
+                             shape_only((self.C_out,)) if self.bias else None, self.stride,
+                             self.padding, self.dilation, self.groups)
 
     @property
     def flops(self):
@@ -80,17 +129,19 @@ class BenchLayer:
 
     # -- data --------------------------------------------------------------------------
     def make_inputs(self, dtype=np.float32):
-        """(x, weight, bias): C-contiguous arrays, the same for every run of this layer.
+        """(x, weight, bias): C-contiguous arrays, the same for every run of this layer
+        (bias None for a layer without one).
 
         x uniform in [-1, 1); weight and bias uniform in torch's default init bounds
         (+-1/sqrt(fan_in)), so outputs stay O(1) for every layer."""
         rng = np.random.default_rng(zlib.crc32(self.name.encode()))
-        fan_in = self.weight_shape[1] * self.kernel_size ** 2
+        kh, kw = self.kernel_hw
+        fan_in = self.weight_shape[1] * kh * kw
         bound = 1.0 / np.sqrt(fan_in)
         x = rng.uniform(-1.0, 1.0, self.input_shape).astype(dtype)
         w = rng.uniform(-bound, bound, self.weight_shape).astype(dtype)
         b = rng.uniform(-bound, bound, self.C_out).astype(dtype)
-        return x, w, b
+        return x, w, b if self.bias else None
 
 
 def _layer(name, shape, description):

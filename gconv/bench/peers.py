@@ -9,6 +9,7 @@ import numpy as np
 import gconv
 
 from .. import _threads
+from .layers import as_pair
 
 PEERS = ("torch", "onnxruntime", "openvino")
 # The peers the bench runs in a child process (gconv/bench/peer_process.py).
@@ -51,7 +52,7 @@ def gconv_runner(layer, inputs):
 def torch_runner(layer, inputs):
     """torch.nn.functional.conv2d on tensors sharing the NumPy arrays' memory."""
     import torch
-    x, w, b = (torch.from_numpy(a) for a in inputs)
+    x, w, b = (None if a is None else torch.from_numpy(a) for a in inputs)
     conv2d = torch.nn.functional.conv2d
     args = layer.conv_args
 
@@ -60,18 +61,23 @@ def torch_runner(layer, inputs):
 
 def onnx_conv_model(layer, weight, bias):
     """A one-node ONNX Conv model whose weights are initializers (constants the runtime
-    may pre-pack, as an inference library would)."""
+    may pre-pack, as an inference library would). bias None: a Conv without one."""
     from onnx import TensorProto, helper, numpy_helper
-    k, p, s, d = layer.kernel_size, layer.padding, layer.stride, layer.dilation
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k],
-                            pads=[p, p, p, p], strides=[s, s], dilations=[d, d],
-                            group=layer.groups)
+    top, bottom, left, right = layer.problem().padding
+    inputs, initializers = ["x", "w"], [numpy_helper.from_array(weight, "w")]
+    if bias is not None:
+        inputs.append("b")
+        initializers.append(numpy_helper.from_array(bias, "b"))
+    node = helper.make_node("Conv", inputs, ["y"], kernel_shape=list(layer.kernel_hw),
+                            pads=[top, left, bottom, right],
+                            strides=list(as_pair(layer.stride)),
+                            dilations=list(as_pair(layer.dilation)), group=layer.groups)
     out_shape = list(layer.problem().output_shape)
     graph = helper.make_graph(
         [node], layer.name,
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(layer.input_shape))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
-        initializer=[numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+        initializer=initializers)
     # opset 17 / IR 8: old enough for any onnxruntime of the last few years
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
@@ -97,15 +103,17 @@ def openvino_runner(layer, inputs, threads):
     import openvino as ov
     import openvino.opset13 as ops
     x, w, b = inputs
-    p, s, d, g = layer.padding, layer.stride, layer.dilation, layer.groups
+    top, bottom, left, right = layer.problem().padding
+    g = layer.groups
     param = ops.parameter(list(x.shape), np.float32, name="x")
-    conv_args = dict(strides=[s, s], pads_begin=[p, p], pads_end=[p, p], dilations=[d, d])
+    conv_args = dict(strides=list(as_pair(layer.stride)), pads_begin=[top, left],
+                     pads_end=[bottom, right], dilations=list(as_pair(layer.dilation)))
     if g == 1:
         conv = ops.convolution(param, ops.constant(w), **conv_args)
     else:                                  # weights (G, C_out/G, C_in/G, kh, kw)
         wg = w.reshape(g, w.shape[0] // g, *w.shape[1:])
         conv = ops.group_convolution(param, ops.constant(wg), **conv_args)
-    y = ops.add(conv, ops.constant(b.reshape(1, -1, 1, 1)))
+    y = conv if b is None else ops.add(conv, ops.constant(b.reshape(1, -1, 1, 1)))
     model = ov.Model([y], [param], layer.name)
     compiled = ov.Core().compile_model(model, "CPU", {
         "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,

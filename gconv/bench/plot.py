@@ -20,7 +20,7 @@ def write_plot(report, path):
         for j, t in enumerate(threads):
             by_layer = {r["layer"]: r for r in report["results"] if r["threads"] == t}
             if peer == "gconv":      # no peer: plot GFLOP/s instead of ratios
-                values = [by_layer[n]["gflops"] if n in by_layer else 0 for n in layers]
+                values = [by_layer[n]["gflops"] or 0 if n in by_layer else 0 for n in layers]
             else:
                 values = [by_layer[n]["ratios"].get(peer) or 0 if n in by_layer else 0
                           for n in layers]
@@ -43,7 +43,18 @@ def write_plot(report, path):
         ax.set_xticks(range(len(layers)))
         ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=8)
         ax.legend(fontsize=8)
+    fig.suptitle(_title(report), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
+
+def _title(report):
+    """The machine, and what was timed when it is not the catalogue."""
+    m, source = report["machine"], report["settings"].get("source")
+    title = f"gconv {m['gconv']} on {m['cpu']}, ISA {m['isa']}"
+    if source and source["kind"] == "sweep":
+        title += f"\nsweep of {source['count']} layers, seed {source['seed']}"
+    elif source and source["kind"] == "model":
+        title += f"\nmodel {source['model']} ({source['convolutions']} convolutions)"
+    return title

@@ -26,7 +26,8 @@ def test_bench_help_names_the_layers(capsys):
         _cli.main(["bench", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--layers", "--threads", "--repeat", "--json", "--plot", "--quick"):
+    for option in ("--layers", "--threads", "--repeat", "--json", "--plot", "--quick",
+                   "--sweep", "--seed", "--model"):
         assert option in out
     assert "resnext_g32_56" in out and "b8_dense_3x3" in out
 

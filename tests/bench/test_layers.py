@@ -105,3 +105,30 @@ def test_select_layers():
     assert layers.select_layers("") == list(layers.LAYERS)
     with pytest.raises(ValueError, match=r"unknown bench layer\(s\) resnet_nope.*dense_3x3"):
         layers.select_layers("dense_3x3,resnet_nope")
+
+
+def test_a_layer_may_have_pairs_a_padding_string_and_no_bias():
+    layer = layers.BenchLayer("r", 2, 6, 9, 10, 12, (3, 1), (2, 1), (1, 0), (1, 2), 3, "x",
+                              family="test", bias=False)
+    assert layer.shape_text == "2,6,9,10 -> 12, 3x1, 2x1, 1x0, 1x2, 3"
+    assert layer.weight_shape == (12, 2, 3, 1) and layer.kernel_hw == (3, 1)
+    assert layer.problem().output_shape == gconv.conv2d_output_shape(
+        layer.input_shape, layer.weight_shape, **layer.conv_args)
+    x, w, b = layer.make_inputs()
+    assert b is None and np.abs(w).max() <= 1 / np.sqrt(2 * 3 * 1)
+    assert layer.full_shape() == {
+        "N": 2, "C_in": 6, "H": 9, "W": 10, "C_out": 12, "kernel_size": [3, 1],
+        "stride": [2, 1], "padding": [1, 0], "pads": [1, 1, 0, 0], "dilation": [1, 2],
+        "groups": 3, "bias": False}
+    assert layer.report_fields() == {"family": "test", "full_shape": layer.full_shape()}
+    same = layers.BenchLayer("s", 1, 4, 7, 7, 4, (2, 4), 1, "same", 1, 1, "x", family="t")
+    assert same.shape_text == "1,4,7,7 -> 4, 2x4, 1, same, 1, 1"
+    assert same.full_shape()["pads"] == [0, 1, 1, 2]      # torch: the odd pixel at the end
+    # square pairs read as the catalogue's single numbers
+    square = layers.BenchLayer("q", 1, 4, 7, 7, 4, (3, 3), (2, 2), (1, 1), (1, 1), 4, "x")
+    assert square.shape_text == "1,4,7,7 -> 4, 3x3, 2, 1, 1, 4"
+
+
+def test_catalogue_rows_keep_their_fields():
+    assert all(layer.report_fields() == {} and layer.family == "" and layer.bias
+               for layer in layers.LAYERS)

@@ -8,7 +8,7 @@ import pytest
 import gconv
 from gconv._reference import conv2d_reference
 from gconv.bench import peers
-from gconv.bench.layers import BY_NAME
+from gconv.bench.layers import BY_NAME, BenchLayer
 
 
 def _reference_output(layer, inputs):
@@ -90,3 +90,33 @@ def test_make_runner_picks_the_library(monkeypatch):
     with pytest.raises(ValueError, match="unknown library 'tensorflow'"):
         peers.make_runner("tensorflow", layer, None, 1)
     assert set(peers.POOLED_PEERS) < set(peers.PEERS) == set(peers.INSTALL_HINT)
+
+
+# Layers beyond the catalogue's square ones (the sweep's, a model's): kernels, strides,
+# paddings and dilations per axis, torch's 'same' with an even kernel (the odd pixel at the
+# end), no bias.
+ODD_LAYERS = [
+    BenchLayer("rect_nobias", 2, 6, 9, 10, 12, (3, 1), (2, 1), (1, 0), 1, 3, "x",
+               family="test", bias=False),
+    BenchLayer("same_even", 1, 8, 9, 10, 8, (2, 4), 1, "same", (1, 2), 2, "x", family="test"),
+    BenchLayer("dw_dil_pair", 1, 16, 20, 17, 32, (5, 3), (1, 2), (4, 1), (2, 1), 16, "x",
+               family="test"),
+]
+
+
+def _reference_any(layer, inputs):
+    x, w, b = inputs
+    p = layer.problem()
+    return conv2d_reference(x, w, b, p.stride, p.padding, p.dilation, layer.groups)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("library", ["gconv", *peers.PEERS])
+@pytest.mark.parametrize("layer", ODD_LAYERS, ids=lambda layer: layer.name)
+def test_every_runner_computes_layers_with_pairs_same_padding_and_no_bias(library, layer):
+    if library != "gconv" and not peers.peer_available(library):
+        pytest.skip(f"{library} is not installed")
+    inputs = layer.make_inputs()
+    y = peers.make_runner(library, layer, inputs, 1)()
+    y = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
+    np.testing.assert_allclose(y, _reference_any(layer, inputs), rtol=1e-4, atol=1e-4)
