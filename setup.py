@@ -5,6 +5,7 @@ headers in ``gconv/src/``. The SIMD variants (AVX-512, AVX2, baseline) are compi
 the same module through per-function target attributes and chosen at run time from the
 CPU's features, so a default build is portable and still fast.
 """
+import glob
 import os
 import sys
 
@@ -48,7 +49,8 @@ extensions = [
         # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
         extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
-        depends=[os.path.join("gconv", "src", f) for f in os.listdir(os.path.join("gconv", "src"))],
+        # every header under gconv/src/ (common/, gemm/, dwconv/ and the top level)
+        depends=sorted(glob.glob(os.path.join("gconv", "src", "**", "*.h"), recursive=True)),
     )
 ]
 

@@ -14,7 +14,7 @@ from ._reference import conv2d_reference
 
 class Implementation:
     name = None
-    kind = None            # _kernels.KIND_GEMM or KIND_DEPTHWISE; None: not compiled
+    kind = None            # the compiled kind that runs it (_kernels.KINDS); None: not compiled
     allow_direct = True
     summary = ""
 
@@ -27,11 +27,12 @@ class Implementation:
 
     def prepare_weight(self, plan, weight):
         """Weights in the layout this implementation's kernel reads."""
-        if self.kind == _kernels.KIND_GEMM:
-            packed = np.empty(plan.packed_weight_size(), dtype=weight.dtype)
-            plan.pack_weights(weight, packed)
-            return packed
-        return weight
+        size = plan.packed_weight_size()
+        if size is None:               # the kernel reads them as given
+            return weight
+        packed = np.empty(size, dtype=weight.dtype)
+        plan.pack_weights(weight, packed)
+        return packed
 
     def __repr__(self):
         return f"<gconv implementation {self.name!r}>"
@@ -39,7 +40,7 @@ class Implementation:
 
 class Depthwise(Implementation):
     name = "depthwise"
-    kind = _kernels.KIND_DEPTHWISE
+    kind = _kernels.KINDS["depthwise"]
     summary = "direct SIMD loops along the output width, one input channel per group"
 
     def why_not(self, p):
@@ -51,7 +52,7 @@ class Depthwise(Implementation):
 
 class Pointwise(Implementation):
     name = "pointwise"
-    kind = _kernels.KIND_GEMM
+    kind = _kernels.KINDS["gemm"]
     summary = ("per (image, group) a GEMM W[g] x X[n, g] read straight from the input (small "
                "images: through a copy, for channel-vector tiles)")
 
@@ -67,7 +68,7 @@ class Pointwise(Implementation):
 
 class General(Implementation):
     name = "general"
-    kind = _kernels.KIND_GEMM
+    kind = _kernels.KINDS["gemm"]
     allow_direct = False
     summary = ("implicit GEMM: per task the input rows it needs, zero-padded into phase planes, "
                "feed a register-blocked micro-kernel; no im2col")

@@ -4,10 +4,12 @@
 #   (a) The Python façade (gconv/_conv.py) validates, normalises and allocates; nothing
 #       here checks user input. Entry points take C-contiguous arrays of the plan's dtype and
 #       a preallocated output, and write into it.
-#   (b) The arithmetic lives in small C headers (src/): conv_gemm_body.h (pointwise and
-#       general paths: pack -> macro-kernel -> register-tiled micro-kernel) and
-#       dwconv_body.h (depthwise). Each body is compiled once per (dtype, ISA) and
-#       gconv_kernels.h picks the ISA at run time from the CPU's features.
+#   (b) The arithmetic lives in C headers (src/), by role: common/ (vector types, transposes,
+#       epilogue, scheduling), one folder per kind (gemm/: pointwise and general paths,
+#       pack -> macro-kernel -> register-tiled micro-kernel; dwconv/: depthwise). Each kind
+#       is compiled once per (dtype, ISA); src/registry.h lists one row of entry points per
+#       (kind, dtype, ISA) and gconv_kernels.h picks the ISA at run time from the CPU's
+#       features. Nothing here knows a kind's internals: a Plan calls its registry row.
 #   (c) A Plan holds the problem and its blocking (gconv_params), made once per problem and
 #       cached by the façade. The same Plan must be used to pack weights and to run.
 #   (d) Parallelism: prange over independent tasks (image x group x tile), dynamic schedule
@@ -50,23 +52,27 @@ cdef extern from "gconv_kernels.h" nogil:
         long PW, PROWS, QPAD, panel_w
         int flat_planes
 
-    ctypedef struct gconv_ops_f32:
-        void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const float *, float *, float *) noexcept nogil
-        void (*dw_plan)(gconv_params *, int) noexcept nogil
+    ctypedef void (*gconv_task_fn)(const void *params, const void *x, const void *w,
+                                   const void *bias, const void *residual, void *y,
+                                   long task_index, void *scratch) noexcept nogil
+    ctypedef struct gconv_kind:       # src/common/kind.h: one registry row
+        const char *name
+        void (*plan)(void *params, int n_threads) noexcept nogil
+        long (*weight_elems)(const void *params, long *tmp_elems) noexcept nogil
+        void (*pack_weights)(const void *params, const void *w, void *packed,
+                             void *tmp) noexcept nogil
+        gconv_task_fn task
 
-    ctypedef struct gconv_ops_f64:
-        void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const double *, double *, double *) noexcept nogil
-        void (*dw_plan)(gconv_params *, int) noexcept nogil
-
-    const gconv_ops_f32 *gconv_ops_f32_table
-    const gconv_ops_f64 *gconv_ops_f64_table
+    const gconv_kind *gconv_kind_row(int kind, int is_f64, int isa)
+    int GCONV_N_KINDS
     int gconv_cpu_max_isa()
-    void gconv_run_task(int is_f64, int isa, int kind, const gconv_params *p, const void *x,
-                        const void *w, const void *b, const void *r, void *y, long task,
-                        void *scratch)
     int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
+
+    ctypedef struct gconv_dw_kernel_info:
+        const char *name
+        int k, stride, dilation
+    const gconv_dw_kernel_info *gconv_dw_kernels
+    int DW_N_KERNELS
 
 
 cdef extern from "fma_peak.h" nogil:
@@ -74,11 +80,14 @@ cdef extern from "fma_peak.h" nogil:
 
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-cdef enum:
-    _GEMM = 0
-    _DEPTHWISE = 1
-KIND_GEMM = _GEMM              # pointwise and general paths
-KIND_DEPTHWISE = _DEPTHWISE
+# The kinds the registry lists (src/registry.h), name -> index: 'gemm' (pointwise and general
+# paths), 'depthwise'.
+KINDS = {gconv_kind_row(k, 0, GCONV_ISA_GENERIC).name.decode(): k for k in range(GCONV_N_KINDS)}
+# The depthwise kind's row-mode kernels by id (src/dwconv/params.h): (name, kernel size,
+# stride, dilation); id 0, 'generic', has runtime taps (size 0).
+DW_KERNELS = tuple((gconv_dw_kernels[i].name.decode(), gconv_dw_kernels[i].k,
+                    gconv_dw_kernels[i].stride, gconv_dw_kernels[i].dilation)
+                   for i in range(DW_N_KERNELS))
 
 
 def openmp_enabled():
@@ -114,6 +123,7 @@ def fma_peak_gflops(int isa, long iters=20_000_000):
 cdef class Plan:
     """One problem's kernel plan: parameters, blocking, kernel kind, dtype and ISA."""
     cdef gconv_params p
+    cdef const gconv_kind *ops       # the registry row of (kind, dtype, ISA)
     cdef readonly int kind
     cdef readonly int isa
     cdef readonly bint is_f64
@@ -132,18 +142,14 @@ cdef class Plan:
         self.is_f64 = is_f64
         self.isa = isa
         self.n_threads = n_threads
-        if kind == _GEMM:
-            # 'general' forced on a 1x1 problem: plan (and run) the phase-plane path
-            self.p.forbid_direct = not allow_direct
-            if is_f64:
-                gconv_ops_f64_table[isa].gemm_plan(&self.p, n_threads)
-            else:
-                gconv_ops_f32_table[isa].gemm_plan(&self.p, n_threads)
-        else:
-            if is_f64:
-                gconv_ops_f64_table[isa].dw_plan(&self.p, n_threads)
-            else:
-                gconv_ops_f32_table[isa].dw_plan(&self.p, n_threads)
+        if not 0 <= kind < GCONV_N_KINDS or not 0 <= isa <= GCONV_ISA_AVX512:
+            raise ValueError(f"Plan: no kind {kind} or ISA {isa}")
+        self.ops = gconv_kind_row(kind, is_f64, isa)
+        if self.ops == NULL:
+            raise ValueError(f"Plan: this build has no {ISA_NAMES[isa]} variant")
+        # 'general' forced on a 1x1 problem: plan (and run) the phase-plane path
+        self.p.forbid_direct = not allow_direct
+        self.ops.plan(&self.p, n_threads)
 
     @property
     def n_tasks(self):
@@ -160,26 +166,26 @@ cdef class Plan:
                     scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
 
     def packed_weight_size(self):
-        """Elements of the packed weight buffer (GEMM kind)."""
-        return self.p.G * self.p.n_panels * self.p.K * self.p.panel_w
+        """Elements of the kernel's packed weights, or None when it reads the weights
+        (C_out, C_in/groups, KH, KW) as given."""
+        cdef long tmp_elems
+        if self.ops.weight_elems == NULL:
+            return None
+        return self.ops.weight_elems(&self.p, &tmp_elems)
 
     def pack_weights(self, cnp.ndarray w, cnp.ndarray out):
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
+        if self.ops.pack_weights == NULL:
+            raise ValueError("this kind reads the weights as given: nothing to pack")
         cdef void *wd = cnp.PyArray_DATA(w)
         cdef void *od = cnp.PyArray_DATA(out)
-        # a K x M transpose, or one K x panel_w panel (channel-vector panels may be wider
-        # than M)
-        cdef void *tmp = _scratch_alloc(self.p.K * max(self.p.M, self.p.panel_w) + 64,
-                                        8 if self.is_f64 else 4)
+        cdef long tmp_elems
+        self.ops.weight_elems(&self.p, &tmp_elems)
+        cdef void *tmp = _scratch_alloc(tmp_elems, 8 if self.is_f64 else 4)
         if tmp == NULL:
             raise MemoryError("gconv: could not allocate the weight-packing buffer")
         with nogil:
-            if self.is_f64:
-                gconv_ops_f64_table[self.isa].gemm_pack_weights(&self.p, <double *>wd, <double *>od,
-                                                                <double *>tmp)
-            else:
-                gconv_ops_f32_table[self.isa].gemm_pack_weights(&self.p, <float *>wd, <float *>od,
-                                                                <float *>tmp)
+            self.ops.pack_weights(&self.p, wd, od, tmp)
         free(tmp)
 
     def set_epilogue(self, int act, double alpha, double lo, double hi):
@@ -206,7 +212,7 @@ cdef class Plan:
             return 0
         cdef int failed = 0
         with nogil:
-            failed = _run(&self.p, self.kind, self.is_f64, self.isa, xd, wd, bd, rd, yd,
+            failed = _run(&self.p, self.ops.task, self.is_f64, xd, wd, bd, rd, yd,
                           self.n_threads)
         if failed:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
@@ -318,7 +324,7 @@ cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noe
     return mem
 
 
-cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void *x,
+cdef int _run(const gconv_params *p, gconv_task_fn task, bint is_f64, const void *x,
               const void *w, const void *b, const void *r, void *y,
               int n_threads) noexcept nogil:
     """Run every task of a plan; returns 1 if per-thread scratch could not be allocated."""
@@ -332,7 +338,7 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
         if scratch == NULL:
             return 1
         for t in range(p.n_tasks):
-            gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
+            task(p, x, w, b, r, y, t, scratch)
         free(scratch)
         return 0
     with parallel(num_threads=n_threads):
@@ -341,7 +347,7 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
             failed_p[0] = 1
         for t in prange(p.n_tasks, schedule='dynamic', chunksize=p.task_chunk):
             if scratch != NULL:
-                gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
+                task(p, x, w, b, r, y, t, scratch)
         # end: prange
         free(scratch)
     # end: parallel

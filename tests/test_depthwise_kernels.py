@@ -1,4 +1,4 @@
-"""The depthwise kernels (algorithm='depthwise', gconv/src/dwconv_body.h) against the NumPy
+"""The depthwise kernels (algorithm='depthwise', gconv/src/dwconv/) against the NumPy
 reference, on every SIMD variant this CPU runs and both dtypes.
 
 The cases reach each code path of the kernels: the unrolled 3x3/5x5/7x7 kernels at
@@ -21,9 +21,10 @@ from gconv._validation import build_problem
 
 ISAS = gconv.available_isas()
 DTYPES = (np.float32, np.float64)
-# kernel ids of dwconv_body.h (enum DW_K_*): generic, then (k, stride, dilation)
-KERNEL_IDS = {"generic": 0, (3, 1, 1): 1, (3, 2, 1): 2, (3, 1, 2): 3, (5, 1, 1): 4,
-              (5, 2, 1): 5, (7, 1, 1): 6, (7, 2, 1): 7}
+# kernel ids of src/dwconv/params.h (enum DW_K_*), read from the module: "generic", then
+# (k, stride, dilation)
+KERNEL_IDS = {(name if k == 0 else (k, s, d)): i
+              for i, (name, k, s, d) in enumerate(_kernels.DW_KERNELS)}
 
 
 def _pair(v):

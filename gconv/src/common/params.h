@@ -1,6 +1,7 @@
-/* gconv_params.h: the problem and blocking description shared by the Cython layer and the
+/* common/params.h: the problem and blocking description shared by the Cython layer and the
  * C kernels. The Python façade fills the problem part once (from its ConvProblem); the
- * planner (gemm_plan_* in conv_gemm_body.h) fills the blocking part.
+ * kind's planner (gemm_plan in gemm/planner.h, dw_plan in dwconv/planner.h) fills the
+ * blocking part.
  *
  * Vocabulary (one short set, used in every kernel):
  *   N batch, G groups, C_in/C_out total channels, M = C_out/G, CG = C_in/G,
@@ -8,8 +9,8 @@
  *   as torch), PT,PL top/left zero padding (bottom/right follow from OH/OW),
  *   K = CG*KH*KW reduction length, P = OH*OW output pixels per channel.
  */
-#ifndef GCONV_PARAMS_H
-#define GCONV_PARAMS_H
+#ifndef GCONV_COMMON_PARAMS_H
+#define GCONV_COMMON_PARAMS_H
 
 enum gconv_activation {
     GCONV_ACT_NONE = 0,
