@@ -15,15 +15,14 @@ from ._reference import conv2d_reference
 class Implementation:
     name = None
     kind = None            # the compiled kind that runs it (_kernels.KINDS); None: not compiled
-    allow_direct = True
+    plan_flags = 0         # _kernels.PLAN_* bits: what this implementation tells the planner
     summary = ""
 
     def why_not(self, problem):
         return None
 
     def make_plan(self, problem, isa, n_threads):
-        return _kernels.Plan(problem.kernel_dims(), self.kind,
-                             problem.dtype == np.float64, isa, n_threads, self.allow_direct)
+        return _kernels.Plan(problem, self.kind, isa, n_threads, self.plan_flags)
 
     def prepare_weight(self, plan, weight):
         """Weights in the layout this implementation's kernel reads."""
@@ -53,6 +52,7 @@ class Depthwise(Implementation):
 class Pointwise(Implementation):
     name = "pointwise"
     kind = _kernels.KINDS["gemm"]
+    plan_flags = _kernels.PLAN_POINTWISE     # B may be read in place
     summary = ("per (image, group) a GEMM W[g] x X[n, g] read straight from the input (small "
                "images: through a copy, for channel-vector tiles)")
 
@@ -69,7 +69,6 @@ class Pointwise(Implementation):
 class General(Implementation):
     name = "general"
     kind = _kernels.KINDS["gemm"]
-    allow_direct = False
     summary = ("implicit GEMM: per task the input rows it needs, zero-padded into phase planes, "
                "feed a register-blocked micro-kernel; no im2col")
 

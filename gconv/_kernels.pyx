@@ -10,8 +10,9 @@
 #       is compiled once per (dtype, ISA); src/registry.h lists one row of entry points per
 #       (kind, dtype, ISA) and gconv_kernels.h picks the ISA at run time from the CPU's
 #       features. Nothing here knows a kind's internals: a Plan calls its registry row.
-#   (c) A Plan holds the problem and its blocking (gconv_params), made once per problem and
-#       cached by the façade. The same Plan must be used to pack weights and to run.
+#   (c) A Plan holds the problem and its blocking (the kind's parameters, which begin with
+#       the problem, src/common/problem.h), made once per problem and cached by the façade.
+#       The same Plan must be used to pack weights and to run.
 #   (d) Parallelism: prange over independent tasks (image x group x tile), dynamic schedule
 #       in chunks of the plan's task_chunk (runs of consecutive tasks for calls that stream
 #       from memory). Each task writes its own block of the output and reduces every
@@ -25,11 +26,13 @@
 
 cimport cython
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport free
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 cimport numpy as cnp
 
 from gconv._openmp cimport GCONV_OPENMP_ENABLED, omp_get_max_threads
+
+import numpy as np
 
 cnp.import_array()
 
@@ -39,25 +42,33 @@ cdef extern from "stdlib.h" nogil:
 
 
 cdef extern from "gconv_kernels.h" nogil:
-    ctypedef struct gconv_params:
+    ctypedef struct gconv_problem:    # src/common/problem.h: the head of every kind's params
         long N, G, C_in, H, W, C_out, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW
         long M, CG, K, P
         int act
         double alpha, lo, hi
-        int MR, NV, vlen, direct_b, forbid_direct, oc_vec, direct_out
-        long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
+
+    enum: GCONV_MAX_FIELDS
+    ctypedef struct gconv_field:
+        const char *name
+        long value
+        const char *text
+        int is_flag
+    ctypedef struct gconv_report:     # src/common/kind.h
+        long n_tasks, task_chunk, scratch_elems
         int zero_scratch
-        long pf_stride
-        long task_chunk
-        long PW, PROWS, QPAD, panel_w
-        int flat_planes
+        int n_fields
+        gconv_field fields[GCONV_MAX_FIELDS]
+    int GCONV_PLAN_POINTWISE
 
     ctypedef void (*gconv_task_fn)(const void *params, const void *x, const void *w,
                                    const void *bias, const void *residual, void *y,
                                    long task_index, void *scratch) noexcept nogil
     ctypedef struct gconv_kind:       # src/common/kind.h: one registry row
         const char *name
-        void (*plan)(void *params, int n_threads) noexcept nogil
+        size_t params_size
+        void (*plan)(void *params, int n_threads, int flags) noexcept nogil
+        void (*report)(const void *params, gconv_report *out) noexcept nogil
         long (*weight_elems)(const void *params, long *tmp_elems) noexcept nogil
         void (*pack_weights)(const void *params, const void *w, void *packed,
                              void *tmp) noexcept nogil
@@ -88,6 +99,8 @@ KINDS = {gconv_kind_row(k, 0, GCONV_ISA_GENERIC).name.decode(): k for k in range
 DW_KERNELS = tuple((gconv_dw_kernels[i].name.decode(), gconv_dw_kernels[i].k,
                     gconv_dw_kernels[i].stride, gconv_dw_kernels[i].dilation)
                    for i in range(DW_N_KERNELS))
+# Plan flags (src/common/kind.h): what Python decided before the planner runs.
+PLAN_POINTWISE = GCONV_PLAN_POINTWISE
 
 
 def openmp_enabled():
@@ -121,49 +134,69 @@ def fma_peak_gflops(int isa, long iters=20_000_000):
 
 @cython.final
 cdef class Plan:
-    """One problem's kernel plan: parameters, blocking, kernel kind, dtype and ISA."""
-    cdef gconv_params p
+    """One problem's kernel plan: its kind's parameters (the problem, then the blocking the
+    kind's planner chose), kind, dtype and ISA.
+
+    Plan(problem, kind, isa, n_threads, flags=0): problem is a ConvProblem (read by
+    attribute: N, C_in, H, W, C_out, groups, KH, KW, stride, padding, dilation, OH, OW,
+    dtype); kind an index of KINDS; flags PLAN_* bits."""
+    cdef void *params                # the kind's parameter struct (row.params_size bytes)
+    cdef gconv_problem *pb           # its head
     cdef const gconv_kind *ops       # the registry row of (kind, dtype, ISA)
+    cdef gconv_report rep            # the schedule and the blocking, as the kind reports it
     cdef readonly int kind
     cdef readonly int isa
     cdef readonly bint is_f64
     cdef readonly int n_threads
 
-    def __cinit__(self, tuple dims, int kind, bint is_f64, int isa, int n_threads,
-                  bint allow_direct=True):
-        (self.p.N, self.p.C_in, self.p.H, self.p.W, self.p.C_out, self.p.G,
-         self.p.KH, self.p.KW, self.p.SH, self.p.SW, self.p.DH, self.p.DW,
-         self.p.PT, self.p.PL, self.p.OH, self.p.OW) = dims
-        self.p.M = self.p.C_out // self.p.G
-        self.p.CG = self.p.C_in // self.p.G
-        self.p.K = self.p.CG * self.p.KH * self.p.KW
-        self.p.P = self.p.OH * self.p.OW
-        self.kind = kind
-        self.is_f64 = is_f64
-        self.isa = isa
-        self.n_threads = n_threads
+    def __cinit__(self, problem, int kind, int isa, int n_threads, int flags=0):
         if not 0 <= kind < GCONV_N_KINDS or not 0 <= isa <= GCONV_ISA_AVX512:
             raise ValueError(f"Plan: no kind {kind} or ISA {isa}")
-        self.ops = gconv_kind_row(kind, is_f64, isa)
+        self.kind = kind
+        self.is_f64 = np.dtype(problem.dtype) == np.float64
+        self.isa = isa
+        self.n_threads = n_threads
+        self.ops = gconv_kind_row(kind, self.is_f64, isa)
         if self.ops == NULL:
             raise ValueError(f"Plan: this build has no {ISA_NAMES[isa]} variant")
-        # 'general' forced on a 1x1 problem: plan (and run) the phase-plane path
-        self.p.forbid_direct = not allow_direct
-        self.ops.plan(&self.p, n_threads)
+        self.params = calloc(1, self.ops.params_size)
+        if self.params == NULL:
+            raise MemoryError("gconv: could not allocate a plan")
+        cdef gconv_problem *pb = <gconv_problem *>self.params
+        self.pb = pb
+        pb.N, pb.C_in, pb.H, pb.W = problem.N, problem.C_in, problem.H, problem.W
+        pb.C_out, pb.G, pb.KH, pb.KW = problem.C_out, problem.groups, problem.KH, problem.KW
+        pb.SH, pb.SW = problem.stride
+        pb.DH, pb.DW = problem.dilation
+        pb.PT, _, pb.PL, _ = problem.padding
+        pb.OH, pb.OW = problem.OH, problem.OW
+        pb.M = pb.C_out // pb.G
+        pb.CG = pb.C_in // pb.G
+        pb.K = pb.CG * pb.KH * pb.KW
+        pb.P = pb.OH * pb.OW
+        self.ops.plan(self.params, n_threads, flags)
+        self.ops.report(self.params, &self.rep)
+
+    def __dealloc__(self):
+        free(self.params)
 
     @property
     def n_tasks(self):
-        return self.p.n_tasks
+        return self.rep.n_tasks
 
     @property
     def blocking(self):
-        """The planner's choices, for explain() and tests."""
-        return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
-                    MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
-                    channel_vectors=bool(self.p.oc_vec), direct_out=bool(self.p.direct_out),
-                    prefetch=self.p.pf_stride > 0, flat_planes=bool(self.p.flat_planes),
-                    task_chunk=self.p.task_chunk,
-                    scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
+        """The planner's choices, named by the kind (src/*/report.h), for explain() and
+        tests; scratch_bytes: per-thread scratch."""
+        cdef int i
+        cdef const gconv_field *f
+        out = {}
+        for i in range(self.rep.n_fields):
+            f = &self.rep.fields[i]
+            out[f.name.decode()] = (f.text.decode() if f.text != NULL
+                                    else bool(f.value) if f.is_flag else f.value)
+        out["scratch_bytes"] = self.rep.scratch_elems * (8 if self.is_f64 else 4)
+        return out
 
     def packed_weight_size(self):
         """Elements of the kernel's packed weights, or None when it reads the weights
@@ -171,7 +204,7 @@ cdef class Plan:
         cdef long tmp_elems
         if self.ops.weight_elems == NULL:
             return None
-        return self.ops.weight_elems(&self.p, &tmp_elems)
+        return self.ops.weight_elems(self.params, &tmp_elems)
 
     def pack_weights(self, cnp.ndarray w, cnp.ndarray out):
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
@@ -180,19 +213,19 @@ cdef class Plan:
         cdef void *wd = cnp.PyArray_DATA(w)
         cdef void *od = cnp.PyArray_DATA(out)
         cdef long tmp_elems
-        self.ops.weight_elems(&self.p, &tmp_elems)
+        self.ops.weight_elems(self.params, &tmp_elems)
         cdef void *tmp = _scratch_alloc(tmp_elems, 8 if self.is_f64 else 4)
         if tmp == NULL:
             raise MemoryError("gconv: could not allocate the weight-packing buffer")
         with nogil:
-            self.ops.pack_weights(&self.p, wd, od, tmp)
+            self.ops.pack_weights(self.params, wd, od, tmp)
         free(tmp)
 
     def set_epilogue(self, int act, double alpha, double lo, double hi):
-        self.p.act = act
-        self.p.alpha = alpha
-        self.p.lo = lo
-        self.p.hi = hi
+        self.pb.act = act
+        self.pb.alpha = alpha
+        self.pb.lo = lo
+        self.pb.hi = hi
 
     def run(self, cnp.ndarray x, cnp.ndarray w, object bias, object residual, cnp.ndarray out):
         """Compute out = act(conv(x, w) + bias + residual) into out.
@@ -208,12 +241,12 @@ cdef class Plan:
 
     cdef int _execute(self, const void *xd, const void *wd, const void *bd, const void *rd,
                       void *yd) except -1:
-        if self.p.n_tasks == 0:
+        if self.rep.n_tasks == 0:
             return 0
         cdef int failed = 0
         with nogil:
-            failed = _run(&self.p, self.ops.task, self.is_f64, xd, wd, bd, rd, yd,
-                          self.n_threads)
+            failed = _run(self.params, &self.rep, self.ops.task, self.is_f64, xd, wd, bd, rd,
+                          yd, self.n_threads)
         if failed:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
         return 0
@@ -315,7 +348,7 @@ cdef class LeanCall:
 
 cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noexcept nogil:
     # 64-byte aligned (a cache line; a full AVX-512 vector), size rounded up as C11 asks;
-    # zeroed when the plan asks (gconv_params.zero_scratch)
+    # zeroed when the plan asks (its report's zero_scratch)
     cdef size_t nbytes = <size_t>n_elems * elem
     nbytes = (nbytes + 63) & ~(<size_t>63)
     cdef void *mem = aligned_alloc(64, nbytes)
@@ -324,8 +357,8 @@ cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noe
     return mem
 
 
-cdef int _run(const gconv_params *p, gconv_task_fn task, bint is_f64, const void *x,
-              const void *w, const void *b, const void *r, void *y,
+cdef int _run(const void *p, const gconv_report *s, gconv_task_fn task, bint is_f64,
+              const void *x, const void *w, const void *b, const void *r, void *y,
               int n_threads) noexcept nogil:
     """Run every task of a plan; returns 1 if per-thread scratch could not be allocated."""
     cdef void *scratch
@@ -334,18 +367,18 @@ cdef int _run(const gconv_params *p, gconv_task_fn task, bint is_f64, const void
     cdef int failed = 0
     cdef int *failed_p = &failed     # written through a pointer: shared by all threads
     if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
-        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
+        scratch = _scratch_alloc(s.scratch_elems, elem, s.zero_scratch)
         if scratch == NULL:
             return 1
-        for t in range(p.n_tasks):
+        for t in range(s.n_tasks):
             task(p, x, w, b, r, y, t, scratch)
         free(scratch)
         return 0
     with parallel(num_threads=n_threads):
-        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
+        scratch = _scratch_alloc(s.scratch_elems, elem, s.zero_scratch)
         if scratch == NULL:
             failed_p[0] = 1
-        for t in prange(p.n_tasks, schedule='dynamic', chunksize=p.task_chunk):
+        for t in prange(s.n_tasks, schedule='dynamic', chunksize=s.task_chunk):
             if scratch != NULL:
                 task(p, x, w, b, r, y, t, scratch)
         # end: prange

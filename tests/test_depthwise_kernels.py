@@ -279,12 +279,13 @@ def test_kernel_selection(shape, kernel_id, plane, lanes):
     these shapes exercise the unrolled code, not only the generic loop)."""
     N, C, H, W, k, s, p, d = shape
     blk = _blocking(N, C, H, W, k, s, p, d)
-    assert blk["MR"] == KERNEL_IDS[kernel_id]
+    assert blk["kernel_id"] == KERNEL_IDS[kernel_id]
+    assert blk["kernel"] == _kernels.DW_KERNELS[blk["kernel_id"]][0]
     # lanes mode (channels in the vector lanes): AVX2 and AVX-512, >= VLEN channels
     lanes = lanes and blk["VLEN"] >= 8 and C >= blk["VLEN"]
-    assert blk["channel_vectors"] == lanes
     # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
-    assert blk["direct_b"] == (plane and W < blk["VLEN"])
+    plane = plane and W < blk["VLEN"]
+    assert blk["mode"] == ("lanes" if lanes else "plane" if plane else "row")
 
 
 def test_calls_that_stream_hand_out_runs_of_tasks():

@@ -4,7 +4,7 @@
  * (portable) build still uses AVX-512 or AVX2 where the CPU has them. GCONV_ISA=avx2|generic
  * forces a lower variant.
  *
- * Layout of src/: common/ (problem struct, vector types and loads/stores, transposes,
+ * Layout of src/: common/ (the problem, vector types and loads/stores, transposes,
  * epilogue, task scheduling, the registry row type), gemm/ (the GEMM kind), dwconv/ (the
  * depthwise kind); each file's top comment says what it holds and expects.
  *
@@ -19,9 +19,13 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
-#include "common/params.h"
+#include "common/problem.h"
 #include "common/kind.h"
+/* each kind's parts that are compiled once: parameters, kernel ids, report */
+#include "gemm/params.h"
+#include "gemm/report.h"
 #include "dwconv/params.h"
+#include "dwconv/report.h"
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>     /* AVX-512 masked stores (common/simd.h) */
 #endif

@@ -1,6 +1,6 @@
 /* common/epilogue.h: the fused epilogue, out = act(out + residual), on finished sums in L1
  * (scalar: the reference every kind's faster loops must agree with). Per variant; expects
- * T, EXP, TANH and gconv_params' act, alpha, lo, hi. */
+ * T, EXP, TANH and gconv_problem's act, alpha, lo, hi. */
 
 /* torch.clamp: min(max(v, lo), hi), NaN in v, lo or hi giving NaN (lo > hi gives hi). */
 static inline T FN(clamp)(T v, T lo, T hi)
@@ -12,7 +12,8 @@ static inline T FN(clamp)(T v, T lo, T hi)
 
 /* Epilogue on an m x n block of C (rows ldc apart) that holds finished sums:
  * add the residual (same layout as C) and apply the activation while the block is in L1. */
-static void FN(epilogue_block)(const gconv_params *p, T *C, long ldc, const T *R, int m, long n)
+static void FN(epilogue_block)(const gconv_problem *p, T *C, long ldc, const T *R, int m,
+                                long n)
 {
     if (R == NULL && p->act == GCONV_ACT_NONE) return;
     const T alpha = (T)p->alpha, lo = (T)p->lo, hi = (T)p->hi;

@@ -1,17 +1,17 @@
 /* common/schedule.h: task scheduling helpers every kind's planner uses (per variant: they
- * depend on sizeof(T)). Expects gconv_params and T (instantiate.h). */
+ * depend on sizeof(T)). Expects gconv_problem and T (instantiate.h). */
 
 static inline long FN(ceil_div)(long a, long b) { return (a + b - 1) / b; }
 
 /* A call whose input and output together exceed 4 MiB streams them from L3 or memory. */
-static int FN(call_streams)(const gconv_params *p)
+static int FN(call_streams)(const gconv_problem *p)
 {
     const double bytes = (double)sizeof(T) * p->N * (p->C_in * p->H * p->W +
                                                     p->C_out * p->OH * p->OW);
     return bytes > 4.0 * 1024 * 1024;
 }
 
-/* Tasks a thread takes at a time (gconv_params.task_chunk): for a call that streams, runs
+/* Tasks a thread takes at a time (every kind's task_chunk): for a call that streams, runs
  * of consecutive tasks, about 4 per thread, so that each thread reads and writes long
  * contiguous stretches of memory, not every other task's (which the hardware prefetchers
  * follow badly). Measured at 2 threads against one task at a time, layer calls in

@@ -83,12 +83,8 @@
  * Which variants are compiled (see DW_SPEC): the unrolled kernels exist for AVX2 and
  * AVX-512; in float64 only the 3x3 ones; the SSE2 baseline runs the generic kernel.
  *
- * Blocking fields of gconv_params reused by the depthwise kind:
- *   NC   output rows per task              n_ptiles    row blocks per (image, group block)
- *   MB   groups per task                   n_mblocks   group blocks per image
- *   KC   output rows per sub-block (SB)    direct_b    1: plane mode
- *   oc_vec  1: lanes mode (MB is then a multiple of VLEN)
- *   MR   kernel id (DW_K_*)                NV          output channels per strip (1 or 2)
+ * Parameters: dw_params (dwconv/params.h): the problem, then the mode, the kernel id and
+ * the blocking dw_plan chose.
  */
 
 /* Debug-info variable tracking costs more compile time than anything else on these
@@ -105,7 +101,8 @@
 #include "dwconv/planner.h"
 #include "dwconv/tasks.h"
 
-static const gconv_kind FN(dw_kind) = {"depthwise", FN(dw_plan), NULL, NULL, FN(dw_task)};
+static const gconv_kind FN(dw_kind) = {"depthwise", sizeof(dw_params), FN(dw_plan), dw_report,
+                                       NULL, NULL, FN(dw_task)};
 
 #undef DW_HVEC
 #undef DW_HLOADU

@@ -2,7 +2,7 @@
  * transcendental activations fall back to common/epilogue.h). Per variant. */
 
 /* y[0..n) = act(y + r), vectorisable loops; sigmoid/tanh/silu use the shared scalar code. */
-static void FN(dw_epilogue)(const gconv_params *p, T *restrict y, const T *restrict r, long n)
+static void FN(dw_epilogue)(const dw_params *p, T *restrict y, const T *restrict r, long n)
 {
     if (r)
         for (long q = 0; q < n; q++) y[q] += r[q];
@@ -35,7 +35,7 @@ static void FN(dw_epilogue)(const gconv_params *p, T *restrict y, const T *restr
         }
         break;
     default:
-        FN(epilogue_block)(p, y, n, NULL, 1, n);
+        FN(epilogue_block)(GCONV_PB(p), y, n, NULL, 1, n);
         break;
     }
 }

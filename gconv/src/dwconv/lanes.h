@@ -87,7 +87,7 @@ DW_INLINE void FN(dw_lanes_rows)(const int RB, const T *g, long gp, const VEC *w
  * (c0 a multiple of VLEN). Scratch: the zero-padded grid of (OH+2) x (OW+2) pixel vectors
  * (its border is zero from the start and never written), the 9 weight vectors, the bias
  * vector, the output stage (OH*OW pixel vectors) and a throw-away vector. */
-static void FN(dw_lanes_task)(const gconv_params *p, const T *x, const T *w, const T *bias,
+static void FN(dw_lanes_task)(const dw_params *p, const T *x, const T *w, const T *bias,
                               const T *res, T *y, long n, long c0, long c1, T *scratch)
 {
     const long H = p->H, W = p->W, HW = H * W, G = p->G, KK = 9;

@@ -1,7 +1,7 @@
-/* dwconv/params.h: the depthwise kind's kernel ids (once, not per variant). Row mode has an
- * unrolled kernel per (square kernel size, stride, dilation) below and a generic one (id 0)
- * for everything else; the list makes the DW_K_* enum and the table _kernels.pyx exports
- * as DW_KERNELS (tests read the ids from there).
+/* dwconv/params.h: the depthwise kind's parameters (dw_params), modes and kernel ids (once,
+ * not per variant). Row mode has an unrolled kernel per (square kernel size, stride,
+ * dilation) below and a generic one (id 0) for everything else; the list makes the DW_K_*
+ * enum and the table _kernels.pyx exports as DW_KERNELS (tests read the ids from there).
  *
  *   X(ID, kernel size, stride, dilation, name)
  */
@@ -28,5 +28,30 @@ static const gconv_dw_kernel_info gconv_dw_kernels[DW_N_KERNELS] = {
     GCONV_DW_KERNEL_LIST(GCONV_DW_K_INFO)
 };
 #undef GCONV_DW_K_INFO
+
+/* The three modes (see dwconv/dwconv.h): the planner picks one per problem. */
+enum { DW_MODE_ROW = 0, DW_MODE_PLANE = 1, DW_MODE_LANES = 2 };
+
+/* The depthwise kind's parameters: the problem (common/problem.h), then the blocking
+ * dw_plan (dwconv/planner.h) fills. A task is (image, block of groups, block of output
+ * rows); lanes mode takes whole planes (one row block) and groups in blocks of VLEN. */
+typedef struct {
+    GCONV_PROBLEM_HEAD
+    int vlen;                  /* lanes per vector of the plan's ISA */
+    int mode;                  /* DW_MODE_ROW, DW_MODE_PLANE or DW_MODE_LANES */
+    int kernel_id;             /* DW_K_*: the row or plane kernel (lanes mode: 3x3 only) */
+    int strip_channels;        /* output channels per strip: 2 (a depth multiplier's
+                                  channels in pairs) when the kernel has a pair variant, 1 */
+    long sub_rows;             /* row mode: output rows per sub-block (their input rows are
+                                  copied into scratch at once); plane mode: OH */
+    long rows_per_task;        /* output rows per task */
+    long n_row_blocks;         /* row blocks per (image, group block) */
+    long groups_per_task;      /* groups (channels) per task; lanes mode: a multiple of VLEN */
+    long n_group_blocks;       /* group blocks per image */
+    long n_tasks;              /* N * n_group_blocks * n_row_blocks */
+    long task_chunk;           /* consecutive tasks a thread takes at a time */
+    long scratch_elems;        /* per-thread scratch, in elements */
+    int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
+} dw_params;
 
 #endif

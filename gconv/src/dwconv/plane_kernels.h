@@ -11,7 +11,7 @@
  * d (channels dplane apart). base[f + kh*DH*W + kw*DW] is the tap's input. KC, DC: the
  * compile-time square kernel size and dilation, 0 = read them from p. */
 DW_INLINE void FN(dw_plane_vecs)(const int KC, const int DC, const int MM, const int NV,
-                                 const gconv_params *p, const T *restrict base,
+                                 const dw_params *p, const T *restrict base,
                                  const T *restrict wt, const T *restrict bias, long f,
                                  const FN(ivec) *col, T *restrict d, long dplane)
 {
@@ -58,7 +58,7 @@ DW_INLINE void FN(dw_plane_vecs)(const int KC, const int DC, const int MM, const
 /* Flat positions [f0, f1) of MM channels (y: channel 0 at position 0, channels plane
  * apart). col0/col_tail: lane columns of the vectors at f0 and f1 - VLEN. */
 DW_INLINE void FN(dw_plane_run)(const int KC, const int DC, const int MM,
-                                const gconv_params *p, const T *base, const T *wt,
+                                const dw_params *p, const T *base, const T *wt,
                                 const T *bias, const T *res, T *y, long plane, long f0,
                                 long f1, FN(ivec) col0, FN(ivec) col_tail)
 {
@@ -93,11 +93,11 @@ DW_INLINE void FN(dw_plane_run)(const int KC, const int DC, const int MM,
             FN(dw_epilogue)(p, y + m * plane + f0, res ? res + m * plane + f0 : NULL, f1 - f0);
 }
 
-typedef void (*FN(dw_plane_fn))(const gconv_params *, const T *, const T *, const T *,
+typedef void (*FN(dw_plane_fn))(const dw_params *, const T *, const T *, const T *,
                                 const T *, T *, long, long, long, FN(ivec), FN(ivec));
 
 #define DW_PLANE_KERNEL(name, K_, D_, MM_)                                                  \
-    static void FN(name)(const gconv_params *p, const T *base, const T *wt, const T *bias,  \
+    static void FN(name)(const dw_params *p, const T *base, const T *wt, const T *bias,  \
                          const T *res, T *y, long plane, long f0, long f1, FN(ivec) c0,     \
                          FN(ivec) ct)                                                       \
     {                                                                                       \

@@ -3,7 +3,7 @@
  * expects the kernel tables (row_kernels.h, plane_kernels.h). */
 
 
-static int FN(dw_kernel_id)(const gconv_params *p)
+static int FN(dw_kernel_id)(const dw_params *p)
 {
     if (!DW_SPECIALISE) return DW_K_GENERIC;
     if (p->KH != p->KW || p->SH != p->SW || p->DH != p->DW) return DW_K_GENERIC;
@@ -26,8 +26,8 @@ static long FN(dw_round)(long n) { return (n + VLEN - 1) / VLEN * VLEN; }
 /* Row mode scratch row: nph phases of wq elements (nph = SW for the generic kernel, else
  * 1: the plain padded row). wq covers the widest read: a whole vector (two at stride 2)
  * from the last output column, or from column 0 when OW < VLEN, plus the largest tap. */
-static long FN(dw_nph)(const gconv_params *p) { return p->MR == DW_K_GENERIC ? p->SW : 1; }
-static long FN(dw_wq)(const gconv_params *p)
+static long FN(dw_nph)(const dw_params *p) { return p->kernel_id == DW_K_GENERIC ? p->SW : 1; }
+static long FN(dw_wq)(const dw_params *p)
 {
     const long cols = p->OW > VLEN ? p->OW : VLEN;
     if (FN(dw_nph)(p) > 1) return FN(dw_round)(cols + ((p->KW - 1) * p->DW) / p->SW);
@@ -35,12 +35,12 @@ static long FN(dw_wq)(const gconv_params *p)
 }
 
 /* Scratch rows needed by `rows` output rows. */
-static long FN(dw_in_rows)(const gconv_params *p, long rows)
+static long FN(dw_in_rows)(const dw_params *p, long rows)
 {
     return (rows - 1) * p->SH + (p->KH - 1) * p->DH + 1;
 }
 
-static int FN(dw_use_plane)(const gconv_params *p)
+static int FN(dw_use_plane)(const dw_params *p)
 {
     return p->SH == 1 && p->SW == 1 && p->OW == p->W && p->W < VLEN &&
            (p->OH + (p->KH - 1) * p->DH) * p->W <= 16384 / (long)sizeof(T);
@@ -48,8 +48,8 @@ static int FN(dw_use_plane)(const gconv_params *p)
 
 /* Plane mode buffer: front margin (>= PL: the first taps read up to PL before the plane),
  * the padded rows, a tail margin for the last vectors' reads. */
-static long FN(dw_plane_front)(const gconv_params *p) { return FN(dw_round)(p->PL) + VLEN; }
-static long FN(dw_plane_elems)(const gconv_params *p)
+static long FN(dw_plane_front)(const dw_params *p) { return FN(dw_round)(p->PL) + VLEN; }
+static long FN(dw_plane_elems)(const dw_params *p)
 {
     return FN(dw_plane_front)(p) + (p->OH + (p->KH - 1) * p->DH) * p->W + 2 * VLEN +
            (p->KW - 1) * p->DW;
@@ -57,7 +57,7 @@ static long FN(dw_plane_elems)(const gconv_params *p)
 
 /* Lanes mode: 3x3, stride 1, "same" padding, one output channel per input channel, small
  * planes (at least a vector of pixels, rows of at most 16) and at least VLEN channels. */
-static int FN(dw_use_lanes)(const gconv_params *p)
+static int FN(dw_use_lanes)(const dw_params *p)
 {
     return DW_SPECIALISE && p->M == 1 && p->KH == 3 && p->KW == 3 && p->SH == 1 &&
            p->SW == 1 && p->DH == 1 && p->DW == 1 && p->PT == 1 && p->PL == 1 &&
@@ -78,38 +78,39 @@ static long FN(dw_units_per_task)(long work_unit, long units, long N, int n_thre
     return per;
 }
 
-static void FN(dw_plan)(void *params, int n_threads)
+static void FN(dw_plan)(void *params, int n_threads, int flags)
 {
-    gconv_params *p = params;
+    dw_params *p = params;
+    (void)flags;
     p->vlen = VLEN;
     p->zero_scratch = 1;     /* the tasks never write the padding (see dw_fill_row) */
-    p->oc_vec = FN(dw_use_lanes)(p);
-    p->MR = FN(dw_kernel_id)(p);
-    if (p->oc_vec) {
-        p->direct_b = 0;
-        p->NV = 1;
-        p->KC = p->NC = p->OH;
-        p->n_ptiles = 1;
+    p->kernel_id = FN(dw_kernel_id)(p);
+    if (FN(dw_use_lanes)(p)) {
+        p->mode = DW_MODE_LANES;
+        p->strip_channels = 1;
+        p->sub_rows = p->rows_per_task = p->OH;
+        p->n_row_blocks = 1;
         p->scratch_elems = ((p->H + 2) * (p->W + 2) + 9 + 1 + p->H * p->W + 1) * VLEN;
         /* blocks of VLEN channels per task (any split gives the same results: every
          * channel is computed the same way in whichever lane and block it lands) */
         const long blocks = (p->G + VLEN - 1) / VLEN;
         const long nb = FN(dw_units_per_task)((long)VLEN * p->OH * p->OW * 9, blocks, p->N,
                                               n_threads);
-        p->MB = nb * VLEN;
-        p->n_mblocks = (blocks + nb - 1) / nb;
-        p->n_tasks = p->N * p->n_mblocks;
-        p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(p));
+        p->groups_per_task = nb * VLEN;
+        p->n_group_blocks = (blocks + nb - 1) / nb;
+        p->n_tasks = p->N * p->n_group_blocks;
+        p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
         return;
     }
-    p->direct_b = FN(dw_use_plane)(p);
+    p->mode = FN(dw_use_plane)(p) ? DW_MODE_PLANE : DW_MODE_ROW;
+    const int plane = p->mode == DW_MODE_PLANE;
     /* channels per strip: pairs when M >= 2 and the kernel has a pair variant */
-    p->NV = p->M >= 2 && (p->direct_b ? FN(dw_plane_kernels)[p->MR][1] != NULL
-                                      : FN(dw_kernels)[p->MR][1] != NULL) ? 2 : 1;
-    const int rb = (p->MR == DW_K_GENERIC || p->direct_b) ? 1
-                   : p->MR == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
-    if (p->direct_b) {
-        p->KC = p->OH;
+    p->strip_channels = p->M >= 2 && (plane ? FN(dw_plane_kernels)[p->kernel_id][1] != NULL
+                                            : FN(dw_kernels)[p->kernel_id][1] != NULL) ? 2 : 1;
+    const int rb = (p->kernel_id == DW_K_GENERIC || plane) ? 1
+                   : p->kernel_id == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
+    if (plane) {
+        p->sub_rows = p->OH;
         p->scratch_elems = 2 * FN(dw_plane_elems)(p);
     } else {
         /* sub-block: input rows of ~16 KB (stays in L1 with its output), whole strips */
@@ -118,17 +119,17 @@ static void FN(dw_plan)(void *params, int n_threads)
         sb = sb / rb * rb;
         if (sb < rb) sb = rb;
         if (sb > p->OH) sb = p->OH;
-        p->KC = sb;
+        p->sub_rows = sb;
         p->scratch_elems = FN(dw_in_rows)(p, sb) * pitch + 2 * VLEN;
     }
 
     const long want = 4L * n_threads;
     const long mb = FN(dw_units_per_task)(p->M * p->OH * p->OW * p->KH * p->KW, p->G, p->N,
                                           n_threads);
-    p->MB = mb;
-    p->n_mblocks = (p->G + mb - 1) / mb;
+    p->groups_per_task = mb;
+    p->n_group_blocks = (p->G + mb - 1) / mb;
     /* rows per task: split the rows when images x group blocks are too few for the threads */
-    const long base = p->N * p->n_mblocks;
+    const long base = p->N * p->n_group_blocks;
     long rows = p->OH;
     if (n_threads > 1 && base < want) {
         const long split = (want + base - 1) / base;
@@ -136,14 +137,14 @@ static void FN(dw_plan)(void *params, int n_threads)
         rows = (rows + rb - 1) / rb * rb;
         if (rows < 1) rows = 1;
     }
-    p->NC = rows;
-    p->n_ptiles = (p->OH + rows - 1) / rows;
-    p->n_tasks = base * p->n_ptiles;
-    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(p));
+    p->rows_per_task = rows;
+    p->n_row_blocks = (p->OH + rows - 1) / rows;
+    p->n_tasks = base * p->n_row_blocks;
+    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
 }
 
 /* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide. */
-static int FN(dw_direct_ok)(const gconv_params *p)
+static int FN(dw_direct_ok)(const dw_params *p)
 {
     /* how far the masked loads reach before / past an input row: within one plane, so
      * they stay inside x when the first and last channel are left out */
@@ -152,7 +153,7 @@ static int FN(dw_direct_ok)(const gconv_params *p)
     /* worth it for 3x3, where copying the input costs as much as a third of the
      * arithmetic; the larger kernels do enough work per input value */
     const int small_kernel = sizeof(T) == 4 &&       /* see DW_SPEC32 */
-        (p->MR == DW_K_3S1 || p->MR == DW_K_3S2 || p->MR == DW_K_3S1D2);
+        (p->kernel_id == DW_K_3S1 || p->kernel_id == DW_K_3S2 || p->kernel_id == DW_K_3S1D2);
     if (!(small_kernel && p->OW >= VLEN && before <= p->H * p->W && past <= p->H * p->W))
         return 0;
     /* at stride 2 the copy would move two input rows per output row: always worth it */

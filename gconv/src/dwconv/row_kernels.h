@@ -5,7 +5,7 @@
 
 /* Per-call geometry shared by the kernels of one sub-block. */
 typedef struct {
-    const gconv_params *p;
+    const dw_params *p;
     long pitch;        /* elements between scratch rows (input rows in direct mode) */
     long wq;           /* elements per phase (generic kernel at stride > 1) */
     long OW, plane;    /* output row length; elements per output channel (OH*OW) */
@@ -99,7 +99,7 @@ DW_INLINE void FN(dw_rows)(const int GEN, const int DIRECT, const int KH, const 
                            const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                            const T *res, T *dst, long rows)
 {
-    const gconv_params *p = a->p;
+    const dw_params *p = a->p;
     const long OW = a->OW, plane = a->plane, step = (GEN ? p->SH : S) * a->pitch;
     const int epi = res != NULL || p->act != GCONV_ACT_NONE;
     long r = 0;

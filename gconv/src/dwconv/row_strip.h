@@ -148,7 +148,7 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
 
 /* The generic strip: one output row, NV vectors, MM channels, runtime taps; src is a
  * phase-split scratch row (SW phases of wq elements) at the strip's output column. */
-DW_INLINE void FN(dw_strip_generic)(const int MM, const int NV, const gconv_params *p,
+DW_INLINE void FN(dw_strip_generic)(const int MM, const int NV, const dw_params *p,
                                     const T *restrict src, long pitch, long wq,
                                     const T *restrict wt, const T *restrict bias,
                                     T *restrict dst, long plane, long last)

@@ -22,7 +22,7 @@ DW_INLINE void FN(dw_copy_long)(T *restrict d, const T *restrict s, long n)
  * Only the positions that hold input values are written: the padding around them is
  * zero from the start (zero_scratch) and never written. Every task lays its rows out the
  * same way, so this holds across the tasks sharing a thread's scratch. */
-static void FN(dw_fill_row)(const gconv_params *p, const T *restrict xr, T *restrict dst,
+static void FN(dw_fill_row)(const dw_params *p, const T *restrict xr, T *restrict dst,
                             long nph, long wq)
 {
     const long PL = p->PL, W = p->W;
@@ -44,7 +44,7 @@ static void FN(dw_fill_row)(const gconv_params *p, const T *restrict xr, T *rest
  * the input) into scratch rows dst, pitch apart; only the input's columns are written (see
  * dw_fill_row). One loop for all rows: short rows (28 wide: two vector copies) made the
  * per-row call and set-up a fifth of some layers' time. */
-static void FN(dw_fill_rows)(const gconv_params *p, const T *restrict xc, long ih0, long nin,
+static void FN(dw_fill_rows)(const dw_params *p, const T *restrict xc, long ih0, long nin,
                              T *restrict dst, long pitch, long wq)
 {
     const long PL = p->PL, W = p->W, H = p->H;
@@ -79,23 +79,23 @@ static void FN(dw_fill_rows)(const gconv_params *p, const T *restrict xc, long i
 static void FN(dw_task)(const void *params, const void *x_, const void *w_, const void *bias_,
                         const void *res_, void *y_, long task, void *scratch_)
 {
-    const gconv_params *p = params;
+    const dw_params *p = params;
     const T *x = x_, *w = w_, *bias = bias_, *res = res_;
     T *y = y_, *scratch = scratch_;
-    const long per_n = p->n_mblocks * p->n_ptiles;
+    const long per_n = p->n_group_blocks * p->n_row_blocks;
     const long n = task / per_n, rest = task % per_n;
-    const long gb = rest / p->n_ptiles, rt = rest % p->n_ptiles;
-    const long g0 = gb * p->MB, g1 = g0 + p->MB < p->G ? g0 + p->MB : p->G;
-    const long oh0 = rt * p->NC, oh1 = oh0 + p->NC < p->OH ? oh0 + p->NC : p->OH;
-    const long H = p->H, W = p->W, OW = p->OW, M = p->M, KK = p->KH * p->KW, SB = p->KC;
+    const long gb = rest / p->n_row_blocks, rt = rest % p->n_row_blocks;
+    const long g0 = gb * p->groups_per_task, g1 = g0 + p->groups_per_task < p->G ? g0 + p->groups_per_task : p->G;
+    const long oh0 = rt * p->rows_per_task, oh1 = oh0 + p->rows_per_task < p->OH ? oh0 + p->rows_per_task : p->OH;
+    const long H = p->H, W = p->W, OW = p->OW, M = p->M, KK = p->KH * p->KW, SB = p->sub_rows;
     const long plane = p->OH * OW;
 
-    if (p->oc_vec) {
+    if (p->mode == DW_MODE_LANES) {
         FN(dw_lanes_task)(p, x, w, bias, res, y, n, g0, g1, scratch);
         return;
     }
-    if (!p->direct_b) {
-        const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->MR];
+    if (p->mode == DW_MODE_ROW) {
+        const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->kernel_id];
         const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;
         const FN(dw_args) a = {p, pitch, wq, OW, plane};
         const FN(dw_args) ad = {p, W, wq, OW, plane};
@@ -120,7 +120,7 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
             const T *xc = x + (n * p->C_in + g) * H * W;
             const int edge_channel = (n == 0 && g == 0) || (n == p->N - 1 && g == p->G - 1);
             const long d0 = edge_channel ? oh0 : od0, d1 = edge_channel ? oh0 : od1;
-            const FN(dw_rows_fn) *dfns = FN(dw_kernels_direct)[p->MR];
+            const FN(dw_rows_fn) *dfns = FN(dw_kernels_direct)[p->kernel_id];
             for (long m0 = 0, mm; m0 < M && d1 > d0; m0 += mm) {
                 mm = M - m0 >= 2 && dfns[1] ? 2 : 1;
                 const long co = g * M + m0;
@@ -178,7 +178,7 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
         if (g == g0) continue;
         const long gc = g - 1;          /* compute channel gc from buffer gc % 2 */
         const T *base = scratch + (gc & 1) * pe + front - p->PL;
-        const FN(dw_plane_fn) *pfns = FN(dw_plane_kernels)[p->MR];
+        const FN(dw_plane_fn) *pfns = FN(dw_plane_kernels)[p->kernel_id];
         for (long m0 = 0, mm; m0 < M; m0 += mm) {
             mm = M - m0 >= 2 && pfns[1] ? 2 : 1;
             const long co = gc * M + m0;

@@ -1,6 +1,7 @@
 /* gemm/gemm.h: the GEMM kind: pointwise (1x1) and general (KH x KW) convolutions as
  * implicit GEMMs. Included per (dtype, ISA) variant by instantiate.h after common/;
- * provides the registry row FN(gemm_kind) (common/kind.h).
+ * provides the registry row FN(gemm_kind) (common/kind.h). Its parameters: gemm/params.h;
+ * its report: gemm/report.h (both once, not per variant).
  *
  * Layering (BLIS): pack -> macro-kernel -> micro-kernel; only VLEN/VREGS are ISA-specific.
  * Per (image n, group g) the convolution is the product
@@ -26,7 +27,8 @@
 #include "gemm/prefetch.h"
 #include "gemm/tasks.h"
 
-static const gconv_kind FN(gemm_kind) = {"gemm", FN(gemm_plan), FN(gemm_weight_elems),
+static const gconv_kind FN(gemm_kind) = {"gemm", sizeof(gemm_params), FN(gemm_plan),
+                                         gemm_report, FN(gemm_weight_elems),
                                          FN(gemm_pack_weights), FN(gemm_task)};
 
 #undef OFFSET_ELEMS

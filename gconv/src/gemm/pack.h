@@ -18,7 +18,7 @@ static void FN(transpose)(const T *w, long M, long K, T *wt, long ldt)
  * so the taps of the kernel rows that fall into an output row's zero padding rows are one
  * contiguous run of k, which phase_task_cv leaves out (pixel-vector tiles keep the weights'
  * own order, k = (c * KH + kh) * KW + kw). */
-static inline long FN(cv_tap)(const gconv_params *p, long c, long kh, long kw)
+static inline long FN(cv_tap)(const gemm_params *p, long c, long kh, long kw)
 {
     return (kh * p->CG + c) * p->KW + kw;
 }
@@ -31,7 +31,7 @@ static inline long FN(cv_tap)(const gconv_params *p, long c, long kh, long kw)
  * block into `tmp` (K * max(M, panel_w) elements), their rows copied out of it. */
 static void FN(gemm_pack_weights)(const void *params, const void *w_, void *wp_, void *tmp_)
 {
-    const gconv_params *p = params;
+    const gemm_params *p = params;
     const T *w = w_;
     T *wp = wp_, *tmp = tmp_;
     const long PWD = p->panel_w, K = p->K, M = p->M;
@@ -41,7 +41,7 @@ static void FN(gemm_pack_weights)(const void *params, const void *w_, void *wp_,
                 T *dst = wp + (g * p->n_panels + pa) * K * PWD;
                 const long m0 = pa * PWD, cnt = (M - m0 < PWD) ? M - m0 : PWD;
                 const T *wm = w + (g * M + m0) * K;
-                if (p->oc_vec) {
+                if (p->channel_vectors) {
                     /* channel-vector tiles take the taps in cv_tap order: transpose in
                      * the weights' order into tmp, then move whole rows */
                     const long KH = p->KH, KW = p->KW;
@@ -80,7 +80,7 @@ static void FN(gemm_pack_weights)(const void *params, const void *w_, void *wp_,
  * panel: channel-vector panels may be wider than M). */
 static long FN(gemm_weight_elems)(const void *params, long *tmp_elems)
 {
-    const gconv_params *p = params;
+    const gemm_params *p = params;
     *tmp_elems = p->K * (p->M > p->panel_w ? p->M : p->panel_w) + 64;
     return p->G * p->n_panels * p->K * p->panel_w;
 }

@@ -51,7 +51,7 @@ typedef struct {
 } FN(plane_vec);
 
 /* (Not inlined: inlined into fill_phase_planes it made the row path 1.6x slower.) */
-static __attribute__((noinline)) void FN(fill_flat_planes)(const gconv_params *p,
+static __attribute__((noinline)) void FN(fill_flat_planes)(const gemm_params *p,
                                                          const T *x_ng, long oh0, T *planes)
 {
     const long H = p->H, W = p->W, PW = p->PW, HW = H * W;
@@ -100,7 +100,7 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gconv_params *p
  * (col_vec): only a row's last vector spills past it, into the next row's first vector,
  * which the final pass writes, or into the plane's slack. SW == 2 de-interleaves in
  * registers; larger strides go row by row through `rowbuf` (SW*PW + 2*VLEN elements). */
-static void FN(fill_phase_planes)(const gconv_params *p, const T *x_ng, long oh0, T *planes,
+static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0, T *planes,
                                   T *rowbuf)
 {
     if (p->flat_planes) {               /* the planner chose the flat fill (flat_planes) */
@@ -186,7 +186,7 @@ static void FN(zero_slack)(T *planes, long n_planes, long stride, long used, lon
  * one channel's planes are computed once (into off[K..2K), free scratch); channels only add
  * a stride (runs once per task: K divisions by the runtime strides cost ~1 % on dense
  * layers). */
-static void FN(tap_offsets)(const gconv_params *p, long *off)
+static void FN(tap_offsets)(const gemm_params *p, long *off)
 {
     const long SH = p->SH, SW = p->SW, PSTR = FN(plane_stride)(p), KH = p->KH, KW = p->KW;
     long *base = off + p->K;
@@ -199,7 +199,7 @@ static void FN(tap_offsets)(const gconv_params *p, long *off)
     for (long c = 0; c < p->CG; c++)
         for (long kh = 0; kh < KH; kh++)
             for (long kw = 0; kw < KW; kw++) {
-                const long k = p->oc_vec ? FN(cv_tap)(p, c, kh, kw) : (c * KH + kh) * KW + kw;
+                const long k = p->channel_vectors ? FN(cv_tap)(p, c, kh, kw) : (c * KH + kh) * KW + kw;
                 off[k] = base[kh * KW + kw] + c * cstep;
             }
 }

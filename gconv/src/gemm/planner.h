@@ -1,6 +1,6 @@
 /* gemm/planner.h: the GEMM kind's planner: the micro-tile cost model (choose_tile, channel-
  * vector tiles or not), the task split, K blocking, phase-plane geometry and gemm_plan,
- * which fills gconv_params' blocking. Per variant; expects gemm/microkernels.h and
+ * which fills gemm_params' blocking. Per variant; expects gemm/microkernels.h and
  * common/schedule.h. */
 
 /* Relative cost of one micro-tile step k: FMAs at two per cycle, ~2 loads per cycle, a
@@ -32,7 +32,7 @@ static double FN(pixels_cost)(int mr, int nv, long pixels)
 
 /* Pick the micro-tile (MR x NV) for `pixels` output pixels per (image, group): the
  * cheapest by step_cost times the tile counts along M and pixels; ties go to bigger tiles. */
-static void FN(choose_tile)(gconv_params *p, long pixels)
+static void FN(choose_tile)(gemm_params *p, long pixels)
 {
     double best = 1e300;
     int bmr = 1, bnv = 1;
@@ -44,7 +44,7 @@ static void FN(choose_tile)(gconv_params *p, long pixels)
         }
     }
     p->MR = bmr; p->NV = bnv; p->vlen = VLEN;
-    p->oc_vec = 0;
+    p->channel_vectors = 0;
     p->panel_w = bmr;
     p->n_panels = FN(ceil_div)(p->M, bmr);
 }
@@ -55,7 +55,7 @@ static void FN(choose_tile)(gconv_params *p, long pixels)
  * one pass over the output; measured, they cancel). Pixel vectors lose lanes on small
  * images and on the wide rows' garbage columns; channel vectors lose them when M is not a
  * multiple of VLEN. */
-static void FN(maybe_channel_vectors)(gconv_params *p, double margin)
+static void FN(maybe_channel_vectors)(gemm_params *p, double margin)
 {
     const double pv = margin * (double)FN(ceil_div)(p->M, p->MR) *
                       FN(pixels_cost)(p->MR, p->NV, p->OH * p->PW) * p->K;
@@ -70,7 +70,7 @@ static void FN(maybe_channel_vectors)(gconv_params *p, double margin)
         }
     }
     if (bmp == 0 || best >= pv) return;
-    p->oc_vec = 1;
+    p->channel_vectors = 1;
     p->MR = bmp; p->NV = bnv;
     p->panel_w = (long)bnv * VLEN;
     p->n_panels = FN(ceil_div)(p->M, p->panel_w);
@@ -84,7 +84,7 @@ static void FN(maybe_channel_vectors)(gconv_params *p, double margin)
  * blocks, 14 tasks, against 9 tiles now: 2 threads, C harness, 115-122 -> 100-101 us;
  * dense_1x1 499-505 -> 473-475 us.) Results do not depend on the split: each output element
  * is always reduced in the same order. Sets MB / n_mblocks; returns units per task. */
-static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, int n_threads)
+static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int n_threads)
 {
     const long base = p->N * p->G, want = 4L * n_threads;
     long panels_per = p->n_panels;
@@ -109,7 +109,7 @@ static long FN(split_tasks)(gconv_params *p, long units, long units_per_task, in
 
 /* Elements from one phase plane to the next: PROWS rows of PW, then VLEN of slack so whole-
  * vector copies may run past a row's end (into the next row, written later, or the slack). */
-static inline long FN(plane_stride)(const gconv_params *p) { return p->PROWS * p->PW + VLEN; }
+static inline long FN(plane_stride)(const gemm_params *p) { return p->PROWS * p->PW + VLEN; }
 
 /* Flat planes at stride 1: read a plane of PROWS x PW as one flat run. The valid lanes of
  * any VLEN consecutive plane elements come from at most VLEN consecutive input elements (a
@@ -121,7 +121,7 @@ static inline long FN(plane_stride)(const gconv_params *p) { return p->PROWS * p
  * filling four channels, so few channels (ResNeXt 56x56 has 4) keep the row path. Recipes
  * live on the stack: at most FLAT_PLANE_VECS of them. */
 #define FLAT_PLANE_VECS 128
-static int FN(flat_planes)(const gconv_params *p)
+static int FN(flat_planes)(const gemm_params *p)
 {
     const long flat = FN(ceil_div)(p->PROWS * p->PW, VLEN);
     const long by_rows = p->PROWS * FN(ceil_div)(p->PW, VLEN);
@@ -164,13 +164,14 @@ static inline long FN(cv_stage_elems)(long rb, long OW, long MP, long NR)
  *   constant offset per tap, so B row k is a contiguous run of the scratch and no im2col
  *   is ever built. The micro-kernel writes wide rows to a staging tile; the valid OW
  *   columns are copied out with the epilogue. */
-static void FN(gemm_plan)(void *params, int n_threads)
+static void FN(gemm_plan)(void *params, int n_threads, int flags)
 {
-    gconv_params *p = params;
+    gemm_params *p = params;
+    p->pointwise = (flags & GCONV_PLAN_POINTWISE) != 0;
     const long S = (long)sizeof(T);
     p->zero_scratch = 0;     /* every task writes what it reads */
     p->direct_out = 0;
-    p->direct_b = (!p->forbid_direct && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
+    p->direct_b = (p->pointwise && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
                    p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
     if (p->direct_b) {
         FN(choose_tile)(p, p->P);
@@ -179,10 +180,10 @@ static void FN(gemm_plan)(void *params, int n_threads)
          * transpose out costs ~10 % of the tiles' work. Measured on 7x7 (ResNet-50 stage
          * 4, 2048 -> 512): 1234 us in place, 917 us through the copy. (Decided on a copy
          * of p: the phase-plane planning below starts afresh.) */
-        gconv_params q = *p;
+        gemm_params q = *p;
         q.PW = q.OW;
         FN(maybe_channel_vectors)(&q, 0.9);
-        if (q.oc_vec) p->direct_b = 0;
+        if (q.channel_vectors) p->direct_b = 0;
     }
     if (p->direct_b) {
         const long NR = (long)p->NV * VLEN;
@@ -205,14 +206,14 @@ static void FN(gemm_plan)(void *params, int n_threads)
         FN(choose_tile)(p, p->OH * p->PW);
         FN(maybe_channel_vectors)(p, 1.0);
         /* a vector of wide pixels must span at most two output rows */
-        p->direct_out = HAVE_MASKED_STORES && !p->oc_vec && p->OW >= VLEN;
-        const long NR = p->oc_vec ? p->MR : (long)p->NV * VLEN;   /* pixels per tile */
+        p->direct_out = HAVE_MASKED_STORES && !p->channel_vectors && p->OW >= VLEN;
+        const long NR = p->channel_vectors ? p->MR : (long)p->NV * VLEN;   /* pixels per tile */
         const long halo = (p->KH - 1) * p->DH / p->SH;
         /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
         long rb = p->OH;
         for (;;) {
             long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
-            long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+            long stage = p->channel_vectors ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
                          : p->direct_out ? 0
                                          : p->n_panels * p->MR *
                                                FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
@@ -222,18 +223,18 @@ static void FN(gemm_plan)(void *params, int n_threads)
         rb = FN(split_tasks)(p, p->OH, rb, n_threads);
         p->NC = rb;
         p->n_ptiles = FN(ceil_div)(p->OH, rb);
-        p->KC = p->oc_vec ? p->K : FN(kc_for)(p->K, NR);
+        p->KC = p->channel_vectors ? p->K : FN(kc_for)(p->K, NR);
         p->PROWS = rb + halo;
         p->flat_planes = FN(flat_planes)(p);
         /* stage: wide rows of MB channels (pixel vectors) or one MR x NR tile + bias */
         p->QPAD = FN(ceil_div)((rb - 1) * p->PW + p->OW, NR) * NR;
-        const long stage = p->oc_vec ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
+        const long stage = p->channel_vectors ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
                            : p->direct_out ? 0 : p->MB * p->QPAD;
         p->scratch_elems = OFFSET_ELEMS(p->K) + p->CG * p->SH * p->SW * FN(plane_stride)(p) +
                            NR + 64 + stage + p->SW * (p->PW + 2L * VLEN) + VLEN;
     }
     p->n_tasks = p->N * p->G * p->n_mblocks * p->n_ptiles;
-    const int streams = FN(call_streams)(p);
+    const int streams = FN(call_streams)(GCONV_PB(p));
     p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, streams);
     /* Prefetch the next task's data (pf_init) only when the call streams: there it saves
      * 5-27 % (batch 4-8), while on data already in cache the prefetch instructions only

@@ -2,7 +2,7 @@
  * next task's input rows and output block. Per variant; expects the plan (gemm_plan). */
 
 /* Where task `task` sits: image n, group g, output-channel block mb, pixel tile / row block pt. */
-static inline void FN(task_pos)(const gconv_params *p, long task, long *n, long *g, long *mb,
+static inline void FN(task_pos)(const gemm_params *p, long task, long *n, long *g, long *mb,
                                 long *pt)
 {
     const long per_img_g = p->n_mblocks * p->n_ptiles;
@@ -38,7 +38,7 @@ static void FN(pf_open_run)(FN(prefetcher) *pf)
 }
 
 /* Set up the prefetches of the task after `task` over `n_calls` micro-kernel calls. */
-static void FN(pf_init)(FN(prefetcher) *pf, const gconv_params *p, const T *x, const T *y,
+static void FN(pf_init)(FN(prefetcher) *pf, const gemm_params *p, const T *x, const T *y,
                         long task, long n_calls)
 {
     const long S = (long)sizeof(T), next = task + p->pf_stride;

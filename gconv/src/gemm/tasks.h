@@ -27,7 +27,7 @@ static inline void FN(copy_zero_padded)(T *restrict d, const T *restrict s, long
 /* One task of the pointwise (direct_b) kind: image n, group g, an MB block of output
  * channels, an NC tile of pixels; B read in place from the input (x_left: elements of x
  * from x_ng to its end). */
-static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left,
+static void FN(pointwise_task)(const gemm_params *p, const T *x_ng, long x_left,
                                const T *w_g, const T *b_g, const T *r_ng, T *y_ng,
                                long m_begin, long m_end, long pt, T *scratch)
 {
@@ -74,7 +74,7 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left
                 f(kc, w_g + (m0 / MR) * K * MR + k0 * MR, B, bo, C, P, m, (int)n_cols,
                   first && b_g ? b_g + m0 : NULL, !first, NULL);
                 if (last)
-                    FN(epilogue_block)(p, C, P, r_ng ? r_ng + m0 * P + p0 + j : NULL, m, n_cols);
+                    FN(epilogue_block)(GCONV_PB(p), C, P, r_ng ? r_ng + m0 * P + p0 + j : NULL, m, n_cols);
             }
         }
     }
@@ -82,7 +82,7 @@ static void FN(pointwise_task)(const gconv_params *p, const T *x_ng, long x_left
 
 /* One task of the phase-plane kind (see gemm_plan): image n, group g, an MB block of
  * output channels, output rows [oh0, oh0 + NC). */
-static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
+static void FN(phase_task)(const gemm_params *p, const T *x_ng, const T *w_g,
                            const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
                            long rt, T *scratch, FN(prefetcher) *pf)
 {
@@ -142,13 +142,13 @@ static void FN(phase_task)(const gconv_params *p, const T *x_ng, const T *w_g,
                 for (; q < OW; q++) dst[r * OW + q] = src[r * PW + q];
             }
         if (epi)
-            FN(epilogue_block)(p, dst, rb * OW, r_ng ? r_ng + (m0 * p->OH + oh0) * OW : NULL, 1, rb * OW);
+            FN(epilogue_block)(GCONV_PB(p), dst, rb * OW, r_ng ? r_ng + (m0 * p->OH + oh0) * OW : NULL, 1, rb * OW);
     }
 }
 
 /* Kernel rows [*kh0, *kh1) of output row oh read input rows; the others read the zero
  * padding above or below the input (an empty range when all do). */
-static void FN(rows_inside)(const gconv_params *p, long oh, long *kh0, long *kh1)
+static void FN(rows_inside)(const gemm_params *p, long oh, long *kh0, long *kh1)
 {
     const long top = p->PT - oh * p->SH;            /* padding rows above the first tap */
     const long below = p->H - 1 + top;              /* last input row, from the first tap */
@@ -163,7 +163,7 @@ static void FN(rows_inside)(const gconv_params *p, long oh, long *kh0, long *kh1
  * pixels along one output row x NR output channels, written pixel-major into a stage that
  * holds the whole task (rb*OW pixels). Output rows [oh0, oh0 + rb) of a channel are one
  * contiguous run of y, so the stage goes to NCHW in VLEN x VLEN register transposes. */
-static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g,
+static void FN(phase_task_cv)(const gemm_params *p, const T *x_ng, const T *w_g,
                               const T *b_g, const T *r_ng, T *y_ng, long m_begin, long m_end,
                               long rt, T *scratch, FN(prefetcher) *pf)
 {
@@ -221,7 +221,7 @@ static void FN(phase_task_cv)(const gconv_params *p, const T *x_ng, const T *w_g
                 }
             }
             for (long c = 0; c < n_ch && epi; c++)
-                FN(epilogue_block)(p, y_c + c * P, Q, r_ng ? r_ng + (oc0 + c0 + c) * P + oh0 * OW : NULL, 1, Q);
+                FN(epilogue_block)(GCONV_PB(p), y_c + c * P, Q, r_ng ? r_ng + (oc0 + c0 + c) * P + oh0 * OW : NULL, 1, Q);
         }
     }
 }
@@ -236,7 +236,7 @@ static void FN(gemm_task)(const void *params, const void *x_, const void *wp_,
                           const void *bias_, const void *res_, void *y_, long task,
                           void *scratch_)
 {
-    const gconv_params *p = params;
+    const gemm_params *p = params;
     const T *x = x_, *wp = wp_, *bias = bias_, *res = res_;
     T *y = y_, *scratch = scratch_;
     long n, g, mb, pt;
@@ -257,7 +257,7 @@ static void FN(gemm_task)(const void *params, const void *x_, const void *wp_,
     const long oh0 = pt * p->NC, rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
     const long mblk = m_end - m_begin;
     FN(prefetcher) pf;
-    if (p->oc_vec) {
+    if (p->channel_vectors) {
         FN(pf_init)(&pf, p, x, y, task,
                     FN(ceil_div)(mblk, p->panel_w) * rb * FN(ceil_div)(p->OW, p->MR));
         FN(phase_task_cv)(p, x_ng, w_g, b_g, r_ng, y_ng, m_begin, m_end, pt, scratch, &pf);
