@@ -57,6 +57,7 @@ class Pointwise(Implementation):
                "images: through a copy, for channel-vector tiles)")
 
     def why_not(self, p):
+        # the one place this is decided: the planner reads it (PLAN_POINTWISE: B in place)
         if (p.KH, p.KW) != (1, 1):
             return f"pointwise needs a 1x1 kernel, got {p.KH}x{p.KW}"
         if p.stride != (1, 1):
@@ -64,6 +65,12 @@ class Pointwise(Implementation):
         if any(p.padding):
             return f"pointwise needs no padding, got padding (top, bottom, left, right)={p.padding}"
         return None
+
+    def make_plan(self, problem, isa, n_threads):
+        reason = self.why_not(problem)
+        if reason is not None:     # PLAN_POINTWISE makes the kernel read B in place
+            raise ValueError(f"pointwise cannot plan {problem}: {reason}")
+        return super().make_plan(problem, isa, n_threads)
 
 
 class General(Implementation):

@@ -59,6 +59,8 @@ cdef extern from "gconv_kernels.h" nogil:
         int zero_scratch
         int n_fields
         gconv_field fields[GCONV_MAX_FIELDS]
+        char path[128]
+        char reason[1024]
     int GCONV_PLAN_POINTWISE
 
     ctypedef void (*gconv_task_fn)(const void *params, const void *x, const void *w,
@@ -183,6 +185,17 @@ cdef class Plan:
     @property
     def n_tasks(self):
         return self.rep.n_tasks
+
+    @property
+    def path(self):
+        """The path the kind's planner chose, by name: 'depthwise / lanes mode, 3x3
+        unrolled', 'pointwise / B in place, 12x2 pixel-vector tiles', ..."""
+        return self.rep.path.decode()
+
+    @property
+    def path_reason(self):
+        """Why the planner chose that path, with the numbers that decided it."""
+        return self.rep.reason.decode()
 
     @property
     def blocking(self):

@@ -17,7 +17,9 @@
 #define GCONV_KERNELS_H
 
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include "common/problem.h"
 #include "common/kind.h"

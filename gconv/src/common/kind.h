@@ -23,7 +23,8 @@ typedef struct {
 #define GCONV_MAX_FIELDS 24
 
 /* A plan as _kernels.pyx sees it, filled by the kind's report(): the schedule every kind
- * has, then its own blocking by name. */
+ * has, its own blocking by name, and the path the planner chose: a name ("depthwise /
+ * lanes mode, 3x3 unrolled") and the reason, with the numbers that decided it. */
 typedef struct {
     long n_tasks;               /* tasks of one call */
     long task_chunk;            /* consecutive tasks a thread takes at a time */
@@ -31,6 +32,8 @@ typedef struct {
     int zero_scratch;           /* 1: zero each thread's scratch before its first task */
     int n_fields;
     gconv_field fields[GCONV_MAX_FIELDS];
+    char path[128];
+    char reason[1024];
 } gconv_report;
 
 /* Start a report: the schedule every kind has, no fields yet. */
@@ -42,7 +45,23 @@ static inline void gconv_report_begin(gconv_report *r, long n_tasks, long task_c
     r->scratch_elems = scratch_elems;
     r->zero_scratch = zero_scratch;
     r->n_fields = 0;
+    r->path[0] = r->reason[0] = 0;
 }
+
+/* Append printf-style text to buf (size bytes, NUL-terminated); text past the end is
+ * cut. gconv_report_path appends to a report's path name, gconv_report_say to its reason. */
+static inline __attribute__((format(printf, 3, 4))) void gconv_report_printf(
+    char *buf, size_t size, const char *fmt, ...)
+{
+    const size_t used = strlen(buf);
+    if (used + 1 >= size) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
+}
+#define gconv_report_path(r, ...) gconv_report_printf((r)->path, sizeof((r)->path), __VA_ARGS__)
+#define gconv_report_say(r, ...) gconv_report_printf((r)->reason, sizeof((r)->reason), __VA_ARGS__)
 
 /* Add one named entry to a report's blocking. */
 static inline void gconv_report_add(gconv_report *r, const char *name, long value,
@@ -58,6 +77,7 @@ static inline void gconv_report_add(gconv_report *r, const char *name, long valu
 #define GCONV_REPORT_NUM(r, name, v) gconv_report_add((r), (name), (long)(v), 0, NULL)
 #define GCONV_REPORT_FLAG(r, name, v) gconv_report_add((r), (name), (v) ? 1 : 0, 1, NULL)
 #define GCONV_REPORT_TEXT(r, name, s) gconv_report_add((r), (name), 0, 0, (s))
+#define GCONV_PLURAL(n) ((n) == 1 ? "" : "s")
 
 /* one task of a plan: its block of y = act(conv(x, w) + bias + residual); bias and
  * residual may be NULL; scratch: the plan's per-thread scratch */

@@ -32,6 +32,16 @@ static const gconv_dw_kernel_info gconv_dw_kernels[DW_N_KERNELS] = {
 /* The three modes (see dwconv/dwconv.h): the planner picks one per problem. */
 enum { DW_MODE_ROW = 0, DW_MODE_PLANE = 1, DW_MODE_LANES = 2 };
 
+/* Why lanes mode does not take a problem (dw_lanes_declined), for the report. */
+enum {
+    DW_LANES_FIT = 0,
+    DW_LANES_NO_ISA,           /* the baseline ISA has no unrolled kernels */
+    DW_LANES_SHAPE,            /* not 3x3, stride 1, "same" padding, one channel per group */
+    DW_LANES_SMALL_PLANE,      /* fewer pixels than a vector */
+    DW_LANES_LARGE_PLANE,      /* rows or columns over 16 */
+    DW_LANES_FEW_CHANNELS,     /* fewer channels than a vector */
+};
+
 /* The depthwise kind's parameters: the problem (common/problem.h), then the blocking
  * dw_plan (dwconv/planner.h) fills. A task is (image, block of groups, block of output
  * rows); lanes mode takes whole planes (one row block) and groups in blocks of VLEN. */
@@ -52,6 +62,12 @@ typedef struct {
     long task_chunk;           /* consecutive tasks a thread takes at a time */
     long scratch_elems;        /* per-thread scratch, in elements */
     int zero_scratch;          /* 1: zero each thread's scratch once, before its first task */
+    int direct_rows;           /* row mode: rows whose input rows all exist read the input in
+                                  place, the padding columns masked (dw_direct_ok) */
+    /* what decided the path, for the report (dwconv/report.h); no task reads them */
+    int unrolled;              /* the kernel that runs has its taps compiled in */
+    int lanes_declined;        /* DW_LANES_*: why lanes mode does not take the problem */
+    int elem_size;             /* sizeof(T) */
 } dw_params;
 
 #endif

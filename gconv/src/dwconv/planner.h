@@ -1,7 +1,7 @@
 /* dwconv/planner.h: the depthwise planner: kernel id, mode (row, plane or lanes), direct
- * rows or not, scratch geometry, sub-blocks and the task split (dw_plan). Per variant;
- * expects the kernel tables (row_kernels.h, plane_kernels.h). */
-
+ * rows or not, scratch geometry, sub-blocks and the task split (dw_plan), and what decided
+ * them for the report (dwconv/report.h). Per variant; expects the kernel tables
+ * (row_kernels.h, plane_kernels.h). */
 
 static int FN(dw_kernel_id)(const dw_params *p)
 {
@@ -56,13 +56,18 @@ static long FN(dw_plane_elems)(const dw_params *p)
 }
 
 /* Lanes mode: 3x3, stride 1, "same" padding, one output channel per input channel, small
- * planes (at least a vector of pixels, rows of at most 16) and at least VLEN channels. */
-static int FN(dw_use_lanes)(const dw_params *p)
+ * planes (at least a vector of pixels, rows of at most 16) and at least VLEN channels.
+ * DW_LANES_FIT, or the first condition that fails (for the report). */
+static int FN(dw_lanes_declined)(const dw_params *p)
 {
-    return DW_SPECIALISE && p->M == 1 && p->KH == 3 && p->KW == 3 && p->SH == 1 &&
-           p->SW == 1 && p->DH == 1 && p->DW == 1 && p->PT == 1 && p->PL == 1 &&
-           p->OH == p->H && p->OW == p->W && p->H * p->W >= VLEN && p->W <= 16 &&
-           p->H <= 16 && p->G >= VLEN;
+    if (!DW_SPECIALISE) return DW_LANES_NO_ISA;
+    if (!(p->M == 1 && p->KH == 3 && p->KW == 3 && p->SH == 1 && p->SW == 1 && p->DH == 1 &&
+          p->DW == 1 && p->PT == 1 && p->PL == 1 && p->OH == p->H && p->OW == p->W))
+        return DW_LANES_SHAPE;
+    if (p->H * p->W < VLEN) return DW_LANES_SMALL_PLANE;
+    if (p->W > 16 || p->H > 16) return DW_LANES_LARGE_PLANE;
+    if (p->G < VLEN) return DW_LANES_FEW_CHANNELS;
+    return DW_LANES_FIT;
 }
 
 /* Units (groups, or lanes mode's blocks of VLEN channels) per task: enough work per task
@@ -78,15 +83,44 @@ static long FN(dw_units_per_task)(long work_unit, long units, long N, int n_thre
     return per;
 }
 
+/* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide. */
+static int FN(dw_direct_ok)(const dw_params *p)
+{
+    /* how far the masked loads reach before / past an input row: within one plane, so
+     * they stay inside x when the first and last channel are left out */
+    const long before = p->PL;
+    const long past = p->SW * (p->OW - 1) + (p->KW - 1) * p->DW + p->SW * VLEN - p->PL - p->W;
+    /* worth it for 3x3, where copying the input costs as much as a third of the
+     * arithmetic; the larger kernels do enough work per input value */
+    const int small_kernel = sizeof(T) == 4 &&       /* see DW_SPEC32 */
+        (p->kernel_id == DW_K_3S1 || p->kernel_id == DW_K_3S2 || p->kernel_id == DW_K_3S1D2);
+    if (!(small_kernel && p->OW >= VLEN && before <= p->H * p->W && past <= p->H * p->W))
+        return 0;
+    /* at stride 2 the copy would move two input rows per output row: always worth it */
+    if (p->SW == 2) return 1;
+    /* and only if most of a row's vectors need no mask: masking costs an AND per load,
+     * which on rows of a few vectors outweighs the copy it saves */
+    const long nvec = (p->OW + VLEN - 1) / VLEN, span = p->SW * VLEN + (p->KW - 1) * p->DW;
+    long masked = 0;
+    for (long j = 0; j < nvec; j++) {
+        const long c = j * VLEN < p->OW - VLEN ? j * VLEN : p->OW - VLEN;
+        masked += !(p->SW * c - p->PL >= 0 && p->SW * c - p->PL + span <= p->W);
+    }
+    return 2 * masked <= nvec;
+}
+
 static void FN(dw_plan)(void *params, int n_threads, int flags)
 {
     dw_params *p = params;
     (void)flags;
     p->vlen = VLEN;
     p->zero_scratch = 1;     /* the tasks never write the padding (see dw_fill_row) */
+    p->elem_size = (int)sizeof(T);
     p->kernel_id = FN(dw_kernel_id)(p);
-    if (FN(dw_use_lanes)(p)) {
+    p->lanes_declined = FN(dw_lanes_declined)(p);
+    if (p->lanes_declined == DW_LANES_FIT) {
         p->mode = DW_MODE_LANES;
+        p->unrolled = 1;                  /* dw_lanes_tile: 3x3 compiled in */
         p->strip_channels = 1;
         p->sub_rows = p->rows_per_task = p->OH;
         p->n_row_blocks = 1;
@@ -109,6 +143,9 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
                                             : FN(dw_kernels)[p->kernel_id][1] != NULL) ? 2 : 1;
     const int rb = (p->kernel_id == DW_K_GENERIC || plane) ? 1
                    : p->kernel_id == DW_K_3S1D2 ? DW_RB_D2 : DW_RB;
+    p->unrolled = plane ? FN(dw_plane_kernels)[p->kernel_id][0] != FN(dw_plane_gen_m1)
+                        : FN(dw_kernels)[p->kernel_id][0] != FN(dw_generic_m1);
+    p->direct_rows = !plane && FN(dw_direct_ok)(p);
     if (plane) {
         p->sub_rows = p->OH;
         p->scratch_elems = 2 * FN(dw_plane_elems)(p);
@@ -141,30 +178,4 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
     p->n_row_blocks = (p->OH + rows - 1) / rows;
     p->n_tasks = base * p->n_row_blocks;
     p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
-}
-
-/* Direct mode: for the unrolled 3x3 kernels, on rows at least a vector wide. */
-static int FN(dw_direct_ok)(const dw_params *p)
-{
-    /* how far the masked loads reach before / past an input row: within one plane, so
-     * they stay inside x when the first and last channel are left out */
-    const long before = p->PL;
-    const long past = p->SW * (p->OW - 1) + (p->KW - 1) * p->DW + p->SW * VLEN - p->PL - p->W;
-    /* worth it for 3x3, where copying the input costs as much as a third of the
-     * arithmetic; the larger kernels do enough work per input value */
-    const int small_kernel = sizeof(T) == 4 &&       /* see DW_SPEC32 */
-        (p->kernel_id == DW_K_3S1 || p->kernel_id == DW_K_3S2 || p->kernel_id == DW_K_3S1D2);
-    if (!(small_kernel && p->OW >= VLEN && before <= p->H * p->W && past <= p->H * p->W))
-        return 0;
-    /* at stride 2 the copy would move two input rows per output row: always worth it */
-    if (p->SW == 2) return 1;
-    /* and only if most of a row's vectors need no mask: masking costs an AND per load,
-     * which on rows of a few vectors outweighs the copy it saves */
-    const long nvec = (p->OW + VLEN - 1) / VLEN, span = p->SW * VLEN + (p->KW - 1) * p->DW;
-    long masked = 0;
-    for (long j = 0; j < nvec; j++) {
-        const long c = j * VLEN < p->OW - VLEN ? j * VLEN : p->OW - VLEN;
-        masked += !(p->SW * c - p->PL >= 0 && p->SW * c - p->PL + span <= p->W);
-    }
-    return 2 * masked <= nvec;
 }

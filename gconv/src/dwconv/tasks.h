@@ -108,7 +108,7 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
          * padding. Their masked loads touch up to a vector before or after the row, so the
          * very first and last channel of x always go through the scratch copy. */
         long od0 = oh0, od1 = oh0;
-        if (FN(dw_direct_ok)(p)) {
+        if (p->direct_rows) {            /* the planner asked dw_direct_ok */
             const long S = p->SH, span = (p->KH - 1) * p->DH;
             od0 = (p->PT + S - 1) / S;                     /* oh*S - PT >= 0 */
             od1 = H - 1 - span + p->PT >= 0 ? (H - 1 - span + p->PT) / S + 1 : 0;

@@ -38,6 +38,13 @@ typedef struct {
     int tail_nv;               /* direct_b: vectors of tail_ukr */
     long task_chunk;           /* consecutive tasks a thread takes at a time (the dynamic
                                   schedule's chunk): 1, or more when the call streams */
+    /* what decided the path, for the report (gemm/report.h); no task reads them */
+    double cv_cost, cv_bar;    /* phase planes: the cheapest channel-vector tiles' cost and
+                                  the bar it had to go below (pixel-vector tiles' cost) */
+    int cv_mp, cv_nv;          /* those channel-vector tiles */
+    double pw_cv_cost, pw_cv_bar;  /* pointwise: the same through a plane copy, against 0.9
+                                  x B in place (maybe_channel_vectors' margin) */
+    int pw_cv_mp, pw_cv_nv;
 } gemm_params;
 
 #endif

@@ -69,6 +69,8 @@ static void FN(maybe_channel_vectors)(gemm_params *p, double margin)
             best = c; bmp = mp; bnv = nv;
         }
     }
+    p->cv_cost = best; p->cv_bar = pv;           /* for the report */
+    p->cv_mp = bmp; p->cv_nv = bnv;
     if (bmp == 0 || best >= pv) return;
     p->channel_vectors = 1;
     p->MR = bmp; p->NV = bnv;
@@ -171,8 +173,9 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
     const long S = (long)sizeof(T);
     p->zero_scratch = 0;     /* every task writes what it reads */
     p->direct_out = 0;
-    p->direct_b = (p->pointwise && p->KH == 1 && p->KW == 1 && p->SH == 1 && p->SW == 1 &&
-                   p->PT == 0 && p->PL == 0 && p->OH == p->H && p->OW == p->W);
+    /* B in place needs 1x1, stride 1, no padding: Python's Pointwise.why_not decided that
+     * (GCONV_PLAN_POINTWISE); this only reads it */
+    p->direct_b = p->pointwise;
     if (p->direct_b) {
         FN(choose_tile)(p, p->P);
         /* Small images waste pixel-vector lanes (7x7: 49 pixels in 4 vectors) and channel-
@@ -183,6 +186,8 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
         gemm_params q = *p;
         q.PW = q.OW;
         FN(maybe_channel_vectors)(&q, 0.9);
+        p->pw_cv_cost = q.cv_cost; p->pw_cv_bar = q.cv_bar;     /* for the report */
+        p->pw_cv_mp = q.cv_mp; p->pw_cv_nv = q.cv_nv;
         if (q.channel_vectors) p->direct_b = 0;
     }
     if (p->direct_b) {
