@@ -63,6 +63,23 @@ cdef extern from "gconv_kernels.h" nogil:
         char reason[1024]
     int GCONV_PLAN_POINTWISE
 
+    ctypedef struct gconv_ukr_info:   # src/common/microkernel_test.h (test-only)
+        const char *family
+        char name[48]
+        int shape[4]
+    ctypedef struct gconv_ukr_call:
+        const void *w
+        const void *x
+        const long *offs
+        const void *bias
+        const void *res
+        void *out
+        long n[12]
+        double d[3]
+    ctypedef struct gconv_ukr_tests:
+        int (*list)(int index, gconv_ukr_info *info) noexcept nogil
+        int (*run)(int index, int twin, const gconv_ukr_call *call) noexcept nogil
+
     ctypedef void (*gconv_task_fn)(const void *params, const void *x, const void *w,
                                    const void *bias, const void *residual, void *y,
                                    long task_index, void *scratch) noexcept nogil
@@ -75,17 +92,19 @@ cdef extern from "gconv_kernels.h" nogil:
         void (*pack_weights)(const void *params, const void *w, void *packed,
                              void *tmp) noexcept nogil
         gconv_task_fn task
+        gconv_ukr_tests tests
 
     const gconv_kind *gconv_kind_row(int kind, int is_f64, int isa)
     int GCONV_N_KINDS
-    int gconv_cpu_max_isa()
-    int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
 
     ctypedef struct gconv_dw_kernel_info:
         const char *name
         int k, stride, dilation
     const gconv_dw_kernel_info *gconv_dw_kernels
     int DW_N_KERNELS
+
+    int gconv_cpu_max_isa()
+    int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
 
 
 cdef extern from "fma_peak.h" nogil:
@@ -263,6 +282,89 @@ cdef class Plan:
         if failed:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
         return 0
+
+
+# -- test-only: one micro-kernel alone, and its plain twin --------------------------------------
+def microkernels(int isa, dtype):
+    """Test-only. Every kind's micro-kernels compiled for ISA level ``isa`` and ``dtype``, as
+    [(family, name, shape)] in each kind's list order: GEMM's tile tables (GEMM_UKR_LIST,
+    GEMM_UKRC_LIST), the depthwise kernel tables and lanes tiles. ``shape`` holds the
+    family's compile-time parameters (src/<kind>/microkernel_test.h)."""
+    cdef bint is_f64 = np.dtype(dtype) == np.float64
+    cdef const gconv_kind *row
+    cdef gconv_ukr_info info
+    cdef int kind, i
+    found = []
+    for kind in range(GCONV_N_KINDS):
+        row = gconv_kind_row(kind, is_f64, isa)
+        if row == NULL:
+            continue
+        i = 0
+        while row.tests.list(i, &info):
+            found.append((info.family.decode(), info.name.decode(),
+                          (info.shape[0], info.shape[1], info.shape[2], info.shape[3])))
+            i += 1
+    return found
+
+
+cdef const void *_test_array(object a, object dtype, str what) except? NULL:
+    if a is None:
+        return NULL
+    if (not isinstance(a, np.ndarray) or a.dtype != dtype
+            or not a.flags.c_contiguous):
+        raise TypeError(f"run_microkernel: {what} must be a C-contiguous {np.dtype(dtype).name} "
+                        f"ndarray")
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def run_microkernel(str family, str name, int isa, dtype, out, *, x=None, w=None, offs=None,
+                    bias=None, residual=None, ints=(), reals=(), bint twin=False):
+    """Test-only. Run one micro-kernel alone on given arrays, or (twin=True) its plain C twin
+    on the same arrays, writing into ``out``.
+
+    family, name: as microkernels(isa, dtype) lists them ("gemm.ukr", "12x2"); x, w, bias,
+    residual, out: C-contiguous arrays of dtype; offs: int64 offsets into x; ints (up to 12)
+    and reals (up to 3: the epilogue's alpha, lo, hi): the family's arguments, documented in
+    src/<kind>/microkernel_test.h with the sizes the arrays must have. The kernel trusts
+    them as it trusts its planner: an array too small is an out-of-bounds access, not an
+    error. ValueError when the kernel is not listed or declines the arguments."""
+    cdef bint is_f64 = np.dtype(dtype) == np.float64
+    cdef object dt = np.dtype(np.float64 if is_f64 else np.float32)
+    cdef const gconv_kind *row
+    cdef gconv_ukr_info info
+    cdef gconv_ukr_call call
+    cdef int kind, i, j, rc
+    if len(ints) > 12 or len(reals) > 3:
+        raise ValueError("run_microkernel: at most 12 ints and 3 reals")
+    memset(&call, 0, sizeof(call))
+    call.x = _test_array(x, dt, "x")
+    call.w = _test_array(w, dt, "w")
+    call.bias = _test_array(bias, dt, "bias")
+    call.res = _test_array(residual, dt, "residual")
+    call.out = <void *>_test_array(out, dt, "out")
+    if call.out == NULL:
+        raise TypeError("run_microkernel: out is required")
+    if offs is not None:
+        call.offs = <const long *>_test_array(offs, np.dtype(np.int64), "offs")
+    for j in range(len(ints)):
+        call.n[j] = ints[j]
+    for j in range(len(reals)):
+        call.d[j] = reals[j]
+    for kind in range(GCONV_N_KINDS):
+        row = gconv_kind_row(kind, is_f64, isa) if 0 <= isa <= GCONV_ISA_AVX512 else NULL
+        if row == NULL:
+            continue
+        i = 0
+        while row.tests.list(i, &info):
+            if info.family.decode() == family and info.name.decode() == name:
+                with nogil:
+                    rc = row.tests.run(i, twin, &call)
+                if rc != 0:
+                    raise ValueError(f"run_microkernel: {family} {name} declines {ints}")
+                return out
+            i += 1
+    raise ValueError(f"run_microkernel: no {family} {name!r} for ISA {isa}, "
+                     f"{np.dtype(dtype).name}")
 
 
 # Bumped by set_isa and set_num_threads: a LeanCall made before a change no longer matches.

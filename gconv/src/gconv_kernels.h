@@ -20,8 +20,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "common/problem.h"
+#include "common/microkernel_test.h"
 #include "common/kind.h"
 /* each kind's parts that are compiled once: parameters, kernel ids, report */
 #include "gemm/params.h"

@@ -4,9 +4,11 @@
  *   VREGS      vector registers the ISA has (16 or 32)
  *   GCONV_F64  0 for float, 1 for double
  *   SUF        the name suffix, e.g. _f32_avx512
- * It gives the bodies T, ITYPE (integer lanes of T's width), EXP, TANH, VLEN and
- * FN(x) = x SUF, includes common/ (vector types, scheduling, transposes, epilogue) and then
- * each kind's folder, and undefines everything per variant afterwards. */
+ * It gives the bodies T, ITYPE (integer lanes of T's width), EXP, TANH, VLEN,
+ * FN(x) = x SUF, FNT(x) = x _f32 or x _f64 (the plain twins, compiled once per dtype: in
+ * the baseline variant, GCONV_TWINS) and GCONV_FUSED (the variant's vector code fuses
+ * a * b + c into one FMA), includes common/ (vector types, scheduling, transposes,
+ * epilogue) and then each kind's folder, and undefines everything per variant afterwards. */
 #if GCONV_F64
 #define T double
 #define ITYPE long long
@@ -21,11 +23,27 @@
 #define VLEN (VBYTES / 4)
 #endif
 #define FN(x) GCONV_PASTE(x, SUF)
+#if GCONV_F64
+#define FNT(x) x##_f64
+#define FMA_T fma
+#else
+#define FNT(x) x##_f32
+#define FMA_T fmaf
+#endif
+#define GCONV_TWINS (VBYTES == 16)
+#if VBYTES >= 32 || defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+#define GCONV_FUSED 1
+#else
+#define GCONV_FUSED 0
+#endif
 
 #include "common/simd.h"
 #include "common/schedule.h"
 #include "common/transpose.h"
 #include "common/epilogue.h"
+#if GCONV_TWINS
+#include "common/twins.h"
+#endif
 
 #include "gemm/gemm.h"
 #include "dwconv/dwconv.h"
@@ -43,5 +61,9 @@
 #undef TANH
 #undef VLEN
 #undef FN
+#undef FNT
+#undef FMA_T
+#undef GCONV_TWINS
+#undef GCONV_FUSED
 #undef GCONV_F64
 #undef SUF

@@ -99,6 +99,7 @@ typedef struct {
     long (*weight_elems)(const void *params, long *tmp_elems);
     void (*pack_weights)(const void *params, const void *w, void *packed, void *tmp);
     gconv_task_fn task;
+    gconv_ukr_tests tests;      /* test-only: its micro-kernels, alone and as twins */
 } gconv_kind;
 
 #endif

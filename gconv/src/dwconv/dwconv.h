@@ -12,6 +12,8 @@
  *   lanes.h          lanes mode's tiles and task
  *   planner.h        kernel id, mode, direct rows, scratch, task split (dw_plan)
  *   tasks.h          copies into scratch, dw_task
+ *   twins.h, microkernel_test.h   test-only: plain twins of the kernels, and running one
+ *                    alone (the row's `tests`)
  *
  * Row and plane mode are vectorised along the output width, lanes mode across channels.
  * Three modes:
@@ -100,9 +102,14 @@
 #include "dwconv/lanes.h"
 #include "dwconv/planner.h"
 #include "dwconv/tasks.h"
+#if GCONV_TWINS
+#include "dwconv/twins.h"
+#endif
+#include "dwconv/microkernel_test.h"
 
 static const gconv_kind FN(dw_kind) = {"depthwise", sizeof(dw_params), FN(dw_plan), dw_report,
-                                       NULL, NULL, FN(dw_task)};
+                                       NULL, NULL, FN(dw_task),
+                                       {FN(dw_ukr_list), FN(dw_ukr_run)}};
 
 #undef DW_HVEC
 #undef DW_HLOADU

@@ -19,6 +19,8 @@
  *   planes.h         phase-plane fills, tap offsets
  *   prefetch.h       task position, the next task's prefetch
  *   tasks.h          pointwise and phase-plane tasks, gemm_task
+ *   twins.h, microkernel_test.h   test-only: plain twins of the micro-kernels, and
+ *                    running one alone (the row's `tests`)
  */
 #include "gemm/microkernels.h"
 #include "gemm/planner.h"
@@ -26,10 +28,15 @@
 #include "gemm/planes.h"
 #include "gemm/prefetch.h"
 #include "gemm/tasks.h"
+#if GCONV_TWINS
+#include "gemm/twins.h"
+#endif
+#include "gemm/microkernel_test.h"
 
 static const gconv_kind FN(gemm_kind) = {"gemm", sizeof(gemm_params), FN(gemm_plan),
                                          gemm_report, FN(gemm_weight_elems),
-                                         FN(gemm_pack_weights), FN(gemm_task)};
+                                         FN(gemm_pack_weights), FN(gemm_task),
+                                         {FN(gemm_ukr_list), FN(gemm_ukr_run)}};
 
 #undef OFFSET_ELEMS
 #undef MR_MAX
@@ -39,3 +46,11 @@ static const gconv_kind FN(gemm_kind) = {"gemm", sizeof(gemm_params), FN(gemm_pl
 #undef MP_MAX
 #undef FN_CEIL
 #undef FLAT_PLANE_VECS
+#undef GCONV_UKR
+#undef GCONV_UKR_ENTRY
+#undef GCONV_UKRC
+#undef GCONV_UKRC_ENTRY
+#undef GEMM_UKR_LIST
+#undef GEMM_UKR_LIST_32
+#undef GEMM_UKRC_LIST
+#undef GEMM_UKRC_LIST_32

@@ -175,32 +175,29 @@ typedef void (*FN(ukr_fn))(long, const T *, const T *, const long *, T *, long, 
         FN(ukr_body)(MR_, NV_, K, A, B, boff, C, ldc, m, n, bias, accumulate, wm);          \
     }
 
-/* The tile shapes compiled for this ISA: accumulators MR*NV leave registers for NV loads
- * and a broadcast (32 registers: up to 28 accumulators; 16 registers: up to 12). */
-GCONV_UKR(1, 1) GCONV_UKR(1, 2) GCONV_UKR(1, 4)
-GCONV_UKR(2, 1) GCONV_UKR(2, 2) GCONV_UKR(2, 4)
-GCONV_UKR(3, 1) GCONV_UKR(3, 2) GCONV_UKR(3, 3)
-GCONV_UKR(4, 1) GCONV_UKR(4, 2) GCONV_UKR(4, 3)
-GCONV_UKR(6, 1) GCONV_UKR(6, 2)
+/* The tile shapes compiled for this ISA, X(MR, NV): accumulators MR*NV leave registers for
+ * NV loads and a broadcast (32 registers: up to 28 accumulators; 16 registers: up to 12).
+ * The list makes the functions and ukr_table (whose order breaks choose_tile's ties), and
+ * tests/test_microkernels.py runs every entry of the table against its twin. */
+#define GEMM_UKR_LIST(X)                                                                   \
+    X(1, 1) X(1, 2) X(1, 4) X(2, 1) X(2, 2) X(2, 4) X(3, 1) X(3, 2) X(3, 3)                \
+    X(4, 1) X(4, 2) X(4, 3) X(6, 1) X(6, 2)
+#define GEMM_UKR_LIST_32(X)                    /* 32 vector registers only */              \
+    X(1, 8) X(2, 6) X(3, 6) X(4, 4) X(4, 6) X(6, 3) X(6, 4) X(8, 1) X(8, 2) X(8, 3)        \
+    X(12, 1) X(12, 2) X(14, 1) X(14, 2)
+
+GEMM_UKR_LIST(GCONV_UKR)
 #if VREGS >= 32
-GCONV_UKR(1, 8) GCONV_UKR(2, 6) GCONV_UKR(3, 6) GCONV_UKR(4, 4) GCONV_UKR(4, 6)
-GCONV_UKR(6, 3) GCONV_UKR(6, 4) GCONV_UKR(8, 1) GCONV_UKR(8, 2) GCONV_UKR(8, 3)
-GCONV_UKR(12, 1) GCONV_UKR(12, 2) GCONV_UKR(14, 1) GCONV_UKR(14, 2)
+GEMM_UKR_LIST_32(GCONV_UKR)
 #endif
 
 typedef struct { int mr, nv; FN(ukr_fn) fn; } FN(ukr_entry);
 
+#define GCONV_UKR_ENTRY(MR_, NV_) {MR_, NV_, FN(ukr_##MR_##x##NV_)},
 static const FN(ukr_entry) FN(ukr_table)[] = {
-    {1, 1, FN(ukr_1x1)}, {1, 2, FN(ukr_1x2)}, {1, 4, FN(ukr_1x4)},
-    {2, 1, FN(ukr_2x1)}, {2, 2, FN(ukr_2x2)}, {2, 4, FN(ukr_2x4)},
-    {3, 1, FN(ukr_3x1)}, {3, 2, FN(ukr_3x2)}, {3, 3, FN(ukr_3x3)},
-    {4, 1, FN(ukr_4x1)}, {4, 2, FN(ukr_4x2)}, {4, 3, FN(ukr_4x3)},
-    {6, 1, FN(ukr_6x1)}, {6, 2, FN(ukr_6x2)},
+    GEMM_UKR_LIST(GCONV_UKR_ENTRY)
 #if VREGS >= 32
-    {1, 8, FN(ukr_1x8)}, {2, 6, FN(ukr_2x6)}, {3, 6, FN(ukr_3x6)}, {4, 4, FN(ukr_4x4)},
-    {4, 6, FN(ukr_4x6)}, {6, 3, FN(ukr_6x3)}, {6, 4, FN(ukr_6x4)}, {8, 1, FN(ukr_8x1)},
-    {8, 2, FN(ukr_8x2)}, {8, 3, FN(ukr_8x3)}, {12, 1, FN(ukr_12x1)}, {12, 2, FN(ukr_12x2)},
-    {14, 1, FN(ukr_14x1)}, {14, 2, FN(ukr_14x2)},
+    GEMM_UKR_LIST_32(GCONV_UKR_ENTRY)
 #endif
 };
 #define N_UKR ((int)(sizeof(FN(ukr_table)) / sizeof(FN(ukr_table)[0])))
@@ -263,26 +260,26 @@ typedef void (*FN(ukrc_fn))(long, const T *, const T *, const long *, T *, const
         FN(ukrc_body)(MP_, NV_, K, A, B, boff, stage, bias);                                 \
     }
 
-/* pixel counts fit common output widths (7, 14, 27, 28, 56 ...) */
-GCONV_UKRC(4, 1) GCONV_UKRC(4, 2) GCONV_UKRC(4, 3) GCONV_UKRC(6, 1) GCONV_UKRC(6, 2)
-GCONV_UKRC(7, 1) GCONV_UKRC(8, 1) GCONV_UKRC(9, 1) GCONV_UKRC(12, 1)
+/* X(MP, NV): pixel counts fit common output widths (7, 14, 27, 28, 56 ...); the list makes
+ * the functions and ukrc_table, as GEMM_UKR_LIST does. */
+#define GEMM_UKRC_LIST(X)                                                                  \
+    X(4, 1) X(4, 2) X(4, 3) X(6, 1) X(6, 2) X(7, 1) X(8, 1) X(9, 1) X(12, 1)
+#define GEMM_UKRC_LIST_32(X)                   /* 32 vector registers only */              \
+    X(4, 4) X(6, 4) X(7, 2) X(7, 3) X(7, 4) X(8, 2) X(8, 3) X(9, 2) X(9, 3) X(12, 2)       \
+    X(14, 1) X(14, 2) X(28, 1)
+
+GEMM_UKRC_LIST(GCONV_UKRC)
 #if VREGS >= 32
-GCONV_UKRC(4, 4) GCONV_UKRC(6, 4) GCONV_UKRC(7, 2) GCONV_UKRC(7, 3) GCONV_UKRC(7, 4)
-GCONV_UKRC(8, 2) GCONV_UKRC(8, 3) GCONV_UKRC(9, 2) GCONV_UKRC(9, 3) GCONV_UKRC(12, 2)
-GCONV_UKRC(14, 1) GCONV_UKRC(14, 2) GCONV_UKRC(28, 1)
+GEMM_UKRC_LIST_32(GCONV_UKRC)
 #endif
 
 typedef struct { int mp, nv; FN(ukrc_fn) fn; } FN(ukrc_entry);
 
+#define GCONV_UKRC_ENTRY(MP_, NV_) {MP_, NV_, FN(ukrc_##MP_##x##NV_)},
 static const FN(ukrc_entry) FN(ukrc_table)[] = {
-    {4, 1, FN(ukrc_4x1)}, {4, 2, FN(ukrc_4x2)}, {4, 3, FN(ukrc_4x3)}, {6, 1, FN(ukrc_6x1)},
-    {6, 2, FN(ukrc_6x2)}, {7, 1, FN(ukrc_7x1)}, {8, 1, FN(ukrc_8x1)}, {9, 1, FN(ukrc_9x1)},
-    {12, 1, FN(ukrc_12x1)},
+    GEMM_UKRC_LIST(GCONV_UKRC_ENTRY)
 #if VREGS >= 32
-    {4, 4, FN(ukrc_4x4)}, {6, 4, FN(ukrc_6x4)}, {7, 2, FN(ukrc_7x2)}, {7, 3, FN(ukrc_7x3)},
-    {7, 4, FN(ukrc_7x4)}, {8, 2, FN(ukrc_8x2)}, {8, 3, FN(ukrc_8x3)}, {9, 2, FN(ukrc_9x2)},
-    {9, 3, FN(ukrc_9x3)}, {12, 2, FN(ukrc_12x2)}, {14, 1, FN(ukrc_14x1)},
-    {14, 2, FN(ukrc_14x2)}, {28, 1, FN(ukrc_28x1)},
+    GEMM_UKRC_LIST_32(GCONV_UKRC_ENTRY)
 #endif
 };
 #define N_UKRC ((int)(sizeof(FN(ukrc_table)) / sizeof(FN(ukrc_table)[0])))
