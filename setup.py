@@ -6,6 +6,7 @@ the same module through per-function target attributes and chosen at run time fr
 CPU's features, so a default build is portable and still fast. A second, small one,
 ``gconv.bench._fma_peak``, is the bench's FMA-peak probe (``gconv/bench/fma_peak.h``).
 """
+import glob
 import os
 import sys
 
@@ -49,7 +50,8 @@ extensions = [
         # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
         extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
-        depends=[os.path.join("gconv", "src", f) for f in os.listdir(os.path.join("gconv", "src"))],
+        # every header under gconv/src/ (common/, gemm/, dwconv/ and the top level)
+        depends=sorted(glob.glob(os.path.join("gconv", "src", "**", "*.h"), recursive=True)),
     ),
     # the bench's FMA-peak probe (gconv/bench/fma_peak.h), apart from the kernels
     Extension(

@@ -14,24 +14,24 @@ from ._reference import conv2d_reference
 
 class Implementation:
     name = None
-    kind = None            # _kernels.KIND_GEMM or KIND_DEPTHWISE; None: not compiled
-    allow_direct = True
+    kind = None            # the compiled kind that runs it (_kernels.KINDS); None: not compiled
+    plan_flags = 0         # _kernels.PLAN_* bits: what this implementation tells the planner
     summary = ""
 
     def why_not(self, problem):
         return None
 
     def make_plan(self, problem, isa, n_threads):
-        return _kernels.Plan(problem.kernel_dims(), self.kind,
-                             problem.dtype == np.float64, isa, n_threads, self.allow_direct)
+        return _kernels.Plan(problem, self.kind, isa, n_threads, self.plan_flags)
 
     def prepare_weight(self, plan, weight):
         """Weights in the layout this implementation's kernel reads."""
-        if self.kind == _kernels.KIND_GEMM:
-            packed = np.empty(plan.packed_weight_size(), dtype=weight.dtype)
-            plan.pack_weights(weight, packed)
-            return packed
-        return weight
+        size = plan.packed_weight_size()
+        if size is None:               # the kernel reads them as given
+            return weight
+        packed = np.empty(size, dtype=weight.dtype)
+        plan.pack_weights(weight, packed)
+        return packed
 
     def __repr__(self):
         return f"<gconv implementation {self.name!r}>"
@@ -39,7 +39,7 @@ class Implementation:
 
 class Depthwise(Implementation):
     name = "depthwise"
-    kind = _kernels.KIND_DEPTHWISE
+    kind = _kernels.KINDS["depthwise"]
     summary = "direct SIMD loops along the output width, one input channel per group"
 
     def why_not(self, p):
@@ -51,11 +51,13 @@ class Depthwise(Implementation):
 
 class Pointwise(Implementation):
     name = "pointwise"
-    kind = _kernels.KIND_GEMM
+    kind = _kernels.KINDS["gemm"]
+    plan_flags = _kernels.PLAN_POINTWISE     # B may be read in place
     summary = ("per (image, group) a GEMM W[g] x X[n, g] read straight from the input (small "
                "images: through a copy, for channel-vector tiles)")
 
     def why_not(self, p):
+        # the one place this is decided: the planner reads it (PLAN_POINTWISE: B in place)
         if (p.KH, p.KW) != (1, 1):
             return f"pointwise needs a 1x1 kernel, got {p.KH}x{p.KW}"
         if p.stride != (1, 1):
@@ -64,11 +66,16 @@ class Pointwise(Implementation):
             return f"pointwise needs no padding, got padding (top, bottom, left, right)={p.padding}"
         return None
 
+    def make_plan(self, problem, isa, n_threads):
+        reason = self.why_not(problem)
+        if reason is not None:     # PLAN_POINTWISE makes the kernel read B in place
+            raise ValueError(f"pointwise cannot plan {problem}: {reason}")
+        return super().make_plan(problem, isa, n_threads)
+
 
 class General(Implementation):
     name = "general"
-    kind = _kernels.KIND_GEMM
-    allow_direct = False
+    kind = _kernels.KINDS["gemm"]
     summary = ("implicit GEMM: per task the input rows it needs, zero-padded into phase planes, "
                "feed a register-blocked micro-kernel; no im2col")
 

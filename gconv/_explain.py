@@ -8,13 +8,16 @@ an input size the output shape, the FLOPs and which of gconv's kernel paths runs
 
 Nothing is computed: the arguments are checked by gconv.Conv2d's own constructor (so a
 mistake gets the same error as the layer would give) and the kernel path comes from the
-dispatcher, asked about a ConvProblem built from shape-only stand-in arrays.
+dispatcher, asked about a ConvProblem built from shape-only stand-in arrays; the path
+inside it (mode, micro-kernel, ...) and its reason come from the compiled planner, asked for
+a plan at the current ISA and thread count (gconv.set_isa, gconv.set_num_threads).
 """
 import math
+import textwrap
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _isa, _threads
 from ._conv import Conv2d
 from ._validation import build_problem
 
@@ -23,9 +26,12 @@ TEXT_CHANNEL_LIMIT = 16
 PLOT_CHANNEL_LIMIT = 48
 # Above this many groups, the text diagram shows the first and last few only.
 TEXT_GROUP_LIMIT = 16
-# The input size used to name the kernel path when no input_size is given (today's paths
-# depend on kernel, stride, padding and channels per group, not on H and W).
+# The input size used to name the kernel path when no input_size is given (the
+# implementation depends on kernel, stride, padding and channels per group, not on H and W;
+# the planner's path inside it does depend on them, and the report says so).
 NOMINAL_INPUT = 32
+# Width of the wrapped reason lines in the text report.
+REASON_WIDTH = 92
 
 
 class _ShapeOnlyConv2d(Conv2d):
@@ -89,6 +95,11 @@ class Explanation:
       algorithm               the kernel path gconv takes ('depthwise', 'pointwise', 'general')
       algorithm_summary       what that path does
       declined                [(path, reason)] for the paths tried before it, in order
+      path                    the path its planner chooses inside it, by name
+                              ('depthwise / lanes mode, 3x3 unrolled', ...)
+      path_reason             why, with the numbers that decided it
+      plan_isa, plan_dtype, plan_threads   what that plan was made for
+      kernel_plan             that plan (gconv._kernels.Plan: .blocking, .path, ...)
       With input_size (else None):
       input_shape, output_shape (N, C, H, W), padding_resolved (top, bottom, left, right),
       flops, dense_flops, flops_ratio, problem (the ConvProblem)
@@ -137,6 +148,14 @@ class Explanation:
         self.declined = [(name, reason) for name, reason in self.decisions
                          if name in order[:order.index(impl.name)]]
         self.path_input_shape = shape
+        # the path inside the implementation: the compiled planner's choice
+        self.plan_isa = _isa.ISA_NAMES[_isa.isa_level()]
+        self.plan_dtype = np.dtype(problem.dtype).name
+        self.plan_threads = _threads.threads_for(problem)
+        self.kernel_plan = impl.make_plan(problem, _isa.isa_level(), self.plan_threads)
+        self.path = self.kernel_plan.path if self.kernel_plan is not None else impl.name
+        self.path_reason = (self.kernel_plan.path_reason if self.kernel_plan is not None
+                            else impl.summary)
         if input_size is None:
             self.problem = self.input_shape = self.output_shape = None
             self.padding_resolved = self.flops = self.dense_flops = self.flops_ratio = None
@@ -292,6 +311,10 @@ class Explanation:
         for name, reason in self.declined:
             lines.append(f"      - {name} declined: {reason}")
         lines.append(f"      - {self.algorithm} accepts")
+        threads = f"{self.plan_threads} thread{'s' * (self.plan_threads != 1)}"
+        lines.append(f"    plan ({self.plan_isa}, {self.plan_dtype}, {threads}): {self.path}")
+        lines += textwrap.wrap(self.path_reason, REASON_WIDTH, initial_indent="      because: ",
+                               subsequent_indent="        ")
         return lines
 
     # -- picture ---------------------------------------------------------------------------

@@ -4,12 +4,15 @@
 #   (a) The Python façade (gconv/_conv.py) validates, normalises and allocates; nothing
 #       here checks user input. Entry points take C-contiguous arrays of the plan's dtype and
 #       a preallocated output, and write into it.
-#   (b) The arithmetic lives in small C headers (src/): conv_gemm_body.h (pointwise and
-#       general paths: pack -> macro-kernel -> register-tiled micro-kernel) and
-#       dwconv_body.h (depthwise). Each body is compiled once per (dtype, ISA) and
-#       gconv_kernels.h picks the ISA at run time from the CPU's features.
-#   (c) A Plan holds the problem and its blocking (gconv_params), made once per problem and
-#       cached by the façade. The same Plan must be used to pack weights and to run.
+#   (b) The arithmetic lives in C headers (src/), by role: common/ (vector types, transposes,
+#       epilogue, scheduling), one folder per kind (gemm/: pointwise and general paths,
+#       pack -> macro-kernel -> register-tiled micro-kernel; dwconv/: depthwise). Each kind
+#       is compiled once per (dtype, ISA); src/registry.h lists one row of entry points per
+#       (kind, dtype, ISA) and gconv_kernels.h picks the ISA at run time from the CPU's
+#       features. Nothing here knows a kind's internals: a Plan calls its registry row.
+#   (c) A Plan holds the problem and its blocking (the kind's parameters, which begin with
+#       the problem, src/common/problem.h), made once per problem and cached by the façade.
+#       The same Plan must be used to pack weights and to run.
 #   (d) Parallelism: prange over independent tasks (image x group x tile), dynamic schedule
 #       in chunks of the plan's task_chunk (runs of consecutive tasks for calls that stream
 #       from memory). Each task writes its own block of the output and reduces every
@@ -23,11 +26,13 @@
 
 cimport cython
 from cython.parallel cimport parallel, prange
-from libc.stdlib cimport free
+from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 cimport numpy as cnp
 
 from gconv._openmp cimport GCONV_OPENMP_ENABLED, omp_get_max_threads
+
+import numpy as np
 
 cnp.import_array()
 
@@ -37,44 +42,82 @@ cdef extern from "stdlib.h" nogil:
 
 
 cdef extern from "gconv_kernels.h" nogil:
-    ctypedef struct gconv_params:
+    ctypedef struct gconv_problem:    # src/common/problem.h: the head of every kind's params
         long N, G, C_in, H, W, C_out, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW
         long M, CG, K, P
         int act
         double alpha, lo, hi
-        int MR, NV, vlen, direct_b, forbid_direct, oc_vec, direct_out
-        long KC, NC, n_ptiles, MB, n_mblocks, n_panels, n_tasks, scratch_elems
+
+    enum: GCONV_MAX_FIELDS
+    ctypedef struct gconv_field:
+        const char *name
+        long value
+        const char *text
+        int is_flag
+    ctypedef struct gconv_report:     # src/common/kind.h
+        long n_tasks, task_chunk, scratch_elems
         int zero_scratch
-        long pf_stride
-        long task_chunk
-        long PW, PROWS, QPAD, panel_w
-        int flat_planes
+        int n_fields
+        gconv_field fields[GCONV_MAX_FIELDS]
+        char path[128]
+        char reason[1024]
+    int GCONV_PLAN_POINTWISE
 
-    ctypedef struct gconv_ops_f32:
-        void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const float *, float *, float *) noexcept nogil
-        void (*dw_plan)(gconv_params *, int) noexcept nogil
+    ctypedef struct gconv_ukr_info:   # src/common/microkernel_test.h (test-only)
+        const char *family
+        char name[48]
+        int shape[4]
+    ctypedef struct gconv_ukr_call:
+        const void *w
+        const void *x
+        const long *offs
+        const void *bias
+        const void *res
+        void *out
+        long n[12]
+        double d[3]
+    ctypedef struct gconv_ukr_tests:
+        int (*list)(int index, gconv_ukr_info *info) noexcept nogil
+        int (*run)(int index, int twin, const gconv_ukr_call *call) noexcept nogil
 
-    ctypedef struct gconv_ops_f64:
-        void (*gemm_plan)(gconv_params *, int) noexcept nogil
-        void (*gemm_pack_weights)(const gconv_params *, const double *, double *, double *) noexcept nogil
-        void (*dw_plan)(gconv_params *, int) noexcept nogil
+    ctypedef void (*gconv_task_fn)(const void *params, const void *x, const void *w,
+                                   const void *bias, const void *residual, void *y,
+                                   long task_index, void *scratch) noexcept nogil
+    ctypedef struct gconv_kind:       # src/common/kind.h: one registry row
+        const char *name
+        size_t params_size
+        void (*plan)(void *params, int n_threads, int flags) noexcept nogil
+        void (*report)(const void *params, gconv_report *out) noexcept nogil
+        long (*weight_elems)(const void *params, long *tmp_elems) noexcept nogil
+        void (*pack_weights)(const void *params, const void *w, void *packed,
+                             void *tmp) noexcept nogil
+        gconv_task_fn task
+        gconv_ukr_tests tests
 
-    const gconv_ops_f32 *gconv_ops_f32_table
-    const gconv_ops_f64 *gconv_ops_f64_table
+    const gconv_kind *gconv_kind_row(int kind, int is_f64, int isa)
+    int GCONV_N_KINDS
+
+    ctypedef struct gconv_dw_kernel_info:
+        const char *name
+        int k, stride, dilation
+    const gconv_dw_kernel_info *gconv_dw_kernels
+    int DW_N_KERNELS
+
     int gconv_cpu_max_isa()
-    void gconv_run_task(int is_f64, int isa, int kind, const gconv_params *p, const void *x,
-                        const void *w, const void *b, const void *r, void *y, long task,
-                        void *scratch)
     int GCONV_ISA_GENERIC, GCONV_ISA_AVX2, GCONV_ISA_AVX512
 
 
 ISA_NAMES = ("generic", "avx2", "avx512")
-cdef enum:
-    _GEMM = 0
-    _DEPTHWISE = 1
-KIND_GEMM = _GEMM              # pointwise and general paths
-KIND_DEPTHWISE = _DEPTHWISE
+# The kinds the registry lists (src/registry.h), name -> index: 'gemm' (pointwise and general
+# paths), 'depthwise'.
+KINDS = {gconv_kind_row(k, 0, GCONV_ISA_GENERIC).name.decode(): k for k in range(GCONV_N_KINDS)}
+# The depthwise kind's row-mode kernels by id (src/dwconv/params.h): (name, kernel size,
+# stride, dilation); id 0, 'generic', has runtime taps (size 0).
+DW_KERNELS = tuple((gconv_dw_kernels[i].name.decode(), gconv_dw_kernels[i].k,
+                    gconv_dw_kernels[i].stride, gconv_dw_kernels[i].dilation)
+                   for i in range(DW_N_KERNELS))
+# Plan flags (src/common/kind.h): what Python decided before the planner runs.
+PLAN_POINTWISE = GCONV_PLAN_POINTWISE
 
 
 def openmp_enabled():
@@ -94,81 +137,109 @@ def cpu_max_isa():
 
 @cython.final
 cdef class Plan:
-    """One problem's kernel plan: parameters, blocking, kernel kind, dtype and ISA."""
-    cdef gconv_params p
+    """One problem's kernel plan: its kind's parameters (the problem, then the blocking the
+    kind's planner chose), kind, dtype and ISA.
+
+    Plan(problem, kind, isa, n_threads, flags=0): problem is a ConvProblem (read by
+    attribute: N, C_in, H, W, C_out, groups, KH, KW, stride, padding, dilation, OH, OW,
+    dtype); kind an index of KINDS; flags PLAN_* bits."""
+    cdef void *params                # the kind's parameter struct (row.params_size bytes)
+    cdef gconv_problem *pb           # its head
+    cdef const gconv_kind *ops       # the registry row of (kind, dtype, ISA)
+    cdef gconv_report rep            # the schedule and the blocking, as the kind reports it
     cdef readonly int kind
     cdef readonly int isa
     cdef readonly bint is_f64
     cdef readonly int n_threads
 
-    def __cinit__(self, tuple dims, int kind, bint is_f64, int isa, int n_threads,
-                  bint allow_direct=True):
-        (self.p.N, self.p.C_in, self.p.H, self.p.W, self.p.C_out, self.p.G,
-         self.p.KH, self.p.KW, self.p.SH, self.p.SW, self.p.DH, self.p.DW,
-         self.p.PT, self.p.PL, self.p.OH, self.p.OW) = dims
-        self.p.M = self.p.C_out // self.p.G
-        self.p.CG = self.p.C_in // self.p.G
-        self.p.K = self.p.CG * self.p.KH * self.p.KW
-        self.p.P = self.p.OH * self.p.OW
+    def __cinit__(self, problem, int kind, int isa, int n_threads, int flags=0):
+        if not 0 <= kind < GCONV_N_KINDS or not 0 <= isa <= GCONV_ISA_AVX512:
+            raise ValueError(f"Plan: no kind {kind} or ISA {isa}")
         self.kind = kind
-        self.is_f64 = is_f64
+        self.is_f64 = np.dtype(problem.dtype) == np.float64
         self.isa = isa
         self.n_threads = n_threads
-        if kind == _GEMM:
-            # 'general' forced on a 1x1 problem: plan (and run) the phase-plane path
-            self.p.forbid_direct = not allow_direct
-            if is_f64:
-                gconv_ops_f64_table[isa].gemm_plan(&self.p, n_threads)
-            else:
-                gconv_ops_f32_table[isa].gemm_plan(&self.p, n_threads)
-        else:
-            if is_f64:
-                gconv_ops_f64_table[isa].dw_plan(&self.p, n_threads)
-            else:
-                gconv_ops_f32_table[isa].dw_plan(&self.p, n_threads)
+        self.ops = gconv_kind_row(kind, self.is_f64, isa)
+        if self.ops == NULL:
+            raise ValueError(f"Plan: this build has no {ISA_NAMES[isa]} variant")
+        self.params = calloc(1, self.ops.params_size)
+        if self.params == NULL:
+            raise MemoryError("gconv: could not allocate a plan")
+        cdef gconv_problem *pb = <gconv_problem *>self.params
+        self.pb = pb
+        pb.N, pb.C_in, pb.H, pb.W = problem.N, problem.C_in, problem.H, problem.W
+        pb.C_out, pb.G, pb.KH, pb.KW = problem.C_out, problem.groups, problem.KH, problem.KW
+        pb.SH, pb.SW = problem.stride
+        pb.DH, pb.DW = problem.dilation
+        pb.PT, _, pb.PL, _ = problem.padding
+        pb.OH, pb.OW = problem.OH, problem.OW
+        pb.M = pb.C_out // pb.G
+        pb.CG = pb.C_in // pb.G
+        pb.K = pb.CG * pb.KH * pb.KW
+        pb.P = pb.OH * pb.OW
+        self.ops.plan(self.params, n_threads, flags)
+        self.ops.report(self.params, &self.rep)
+
+    def __dealloc__(self):
+        free(self.params)
 
     @property
     def n_tasks(self):
-        return self.p.n_tasks
+        return self.rep.n_tasks
+
+    @property
+    def path(self):
+        """The path the kind's planner chose, by name: 'depthwise / lanes mode, 3x3
+        unrolled', 'pointwise / B in place, 12x2 pixel-vector tiles', ..."""
+        return self.rep.path.decode()
+
+    @property
+    def path_reason(self):
+        """Why the planner chose that path, with the numbers that decided it."""
+        return self.rep.reason.decode()
 
     @property
     def blocking(self):
-        """The planner's choices, for explain() and tests."""
-        return dict(MR=self.p.MR, NV=self.p.NV, VLEN=self.p.vlen, KC=self.p.KC, NC=self.p.NC,
-                    MB=self.p.MB, n_tasks=self.p.n_tasks, direct_b=bool(self.p.direct_b), PW=self.p.PW,
-                    channel_vectors=bool(self.p.oc_vec), direct_out=bool(self.p.direct_out),
-                    prefetch=self.p.pf_stride > 0, flat_planes=bool(self.p.flat_planes),
-                    task_chunk=self.p.task_chunk,
-                    scratch_bytes=self.p.scratch_elems * (8 if self.is_f64 else 4))
+        """The planner's choices, named by the kind (src/*/report.h), for explain() and
+        tests; scratch_bytes: per-thread scratch."""
+        cdef int i
+        cdef const gconv_field *f
+        out = {}
+        for i in range(self.rep.n_fields):
+            f = &self.rep.fields[i]
+            out[f.name.decode()] = (f.text.decode() if f.text != NULL
+                                    else bool(f.value) if f.is_flag else f.value)
+        out["scratch_bytes"] = self.rep.scratch_elems * (8 if self.is_f64 else 4)
+        return out
 
     def packed_weight_size(self):
-        """Elements of the packed weight buffer (GEMM kind)."""
-        return self.p.G * self.p.n_panels * self.p.K * self.p.panel_w
+        """Elements of the kernel's packed weights, or None when it reads the weights
+        (C_out, C_in/groups, KH, KW) as given."""
+        cdef long tmp_elems
+        if self.ops.weight_elems == NULL:
+            return None
+        return self.ops.weight_elems(self.params, &tmp_elems)
 
     def pack_weights(self, cnp.ndarray w, cnp.ndarray out):
         """Pack weights (C_out, CG, KH, KW), C-contiguous, into out (packed_weight_size,)."""
+        if self.ops.pack_weights == NULL:
+            raise ValueError("this kind reads the weights as given: nothing to pack")
         cdef void *wd = cnp.PyArray_DATA(w)
         cdef void *od = cnp.PyArray_DATA(out)
-        # a K x M transpose, or one K x panel_w panel (channel-vector panels may be wider
-        # than M)
-        cdef void *tmp = _scratch_alloc(self.p.K * max(self.p.M, self.p.panel_w) + 64,
-                                        8 if self.is_f64 else 4)
+        cdef long tmp_elems
+        self.ops.weight_elems(self.params, &tmp_elems)
+        cdef void *tmp = _scratch_alloc(tmp_elems, 8 if self.is_f64 else 4)
         if tmp == NULL:
             raise MemoryError("gconv: could not allocate the weight-packing buffer")
         with nogil:
-            if self.is_f64:
-                gconv_ops_f64_table[self.isa].gemm_pack_weights(&self.p, <double *>wd, <double *>od,
-                                                                <double *>tmp)
-            else:
-                gconv_ops_f32_table[self.isa].gemm_pack_weights(&self.p, <float *>wd, <float *>od,
-                                                                <float *>tmp)
+            self.ops.pack_weights(self.params, wd, od, tmp)
         free(tmp)
 
     def set_epilogue(self, int act, double alpha, double lo, double hi):
-        self.p.act = act
-        self.p.alpha = alpha
-        self.p.lo = lo
-        self.p.hi = hi
+        self.pb.act = act
+        self.pb.alpha = alpha
+        self.pb.lo = lo
+        self.pb.hi = hi
 
     def run(self, cnp.ndarray x, cnp.ndarray w, object bias, object residual, cnp.ndarray out):
         """Compute out = act(conv(x, w) + bias + residual) into out.
@@ -184,15 +255,98 @@ cdef class Plan:
 
     cdef int _execute(self, const void *xd, const void *wd, const void *bd, const void *rd,
                       void *yd) except -1:
-        if self.p.n_tasks == 0:
+        if self.rep.n_tasks == 0:
             return 0
         cdef int failed = 0
         with nogil:
-            failed = _run(&self.p, self.kind, self.is_f64, self.isa, xd, wd, bd, rd, yd,
-                          self.n_threads)
+            failed = _run(self.params, &self.rep, self.ops.task, self.is_f64, xd, wd, bd, rd,
+                          yd, self.n_threads)
         if failed:
             raise MemoryError("gconv: could not allocate per-thread scratch memory")
         return 0
+
+
+# -- test-only: one micro-kernel alone, and its plain twin --------------------------------------
+def microkernels(int isa, dtype):
+    """Test-only. Every kind's micro-kernels compiled for ISA level ``isa`` and ``dtype``, as
+    [(family, name, shape)] in each kind's list order: GEMM's tile tables (GEMM_UKR_LIST,
+    GEMM_UKRC_LIST), the depthwise kernel tables and lanes tiles. ``shape`` holds the
+    family's compile-time parameters (src/<kind>/microkernel_test.h)."""
+    cdef bint is_f64 = np.dtype(dtype) == np.float64
+    cdef const gconv_kind *row
+    cdef gconv_ukr_info info
+    cdef int kind, i
+    found = []
+    for kind in range(GCONV_N_KINDS):
+        row = gconv_kind_row(kind, is_f64, isa)
+        if row == NULL:
+            continue
+        i = 0
+        while row.tests.list(i, &info):
+            found.append((info.family.decode(), info.name.decode(),
+                          (info.shape[0], info.shape[1], info.shape[2], info.shape[3])))
+            i += 1
+    return found
+
+
+cdef const void *_test_array(object a, object dtype, str what) except? NULL:
+    if a is None:
+        return NULL
+    if (not isinstance(a, np.ndarray) or a.dtype != dtype
+            or not a.flags.c_contiguous):
+        raise TypeError(f"run_microkernel: {what} must be a C-contiguous {np.dtype(dtype).name} "
+                        f"ndarray")
+    return cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def run_microkernel(str family, str name, int isa, dtype, out, *, x=None, w=None, offs=None,
+                    bias=None, residual=None, ints=(), reals=(), bint twin=False):
+    """Test-only. Run one micro-kernel alone on given arrays, or (twin=True) its plain C twin
+    on the same arrays, writing into ``out``.
+
+    family, name: as microkernels(isa, dtype) lists them ("gemm.ukr", "12x2"); x, w, bias,
+    residual, out: C-contiguous arrays of dtype; offs: int64 offsets into x; ints (up to 12)
+    and reals (up to 3: the epilogue's alpha, lo, hi): the family's arguments, documented in
+    src/<kind>/microkernel_test.h with the sizes the arrays must have. The kernel trusts
+    them as it trusts its planner: an array too small is an out-of-bounds access, not an
+    error. ValueError when the kernel is not listed or declines the arguments."""
+    cdef bint is_f64 = np.dtype(dtype) == np.float64
+    cdef object dt = np.dtype(np.float64 if is_f64 else np.float32)
+    cdef const gconv_kind *row
+    cdef gconv_ukr_info info
+    cdef gconv_ukr_call call
+    cdef int kind, i, j, rc
+    if len(ints) > 12 or len(reals) > 3:
+        raise ValueError("run_microkernel: at most 12 ints and 3 reals")
+    memset(&call, 0, sizeof(call))
+    call.x = _test_array(x, dt, "x")
+    call.w = _test_array(w, dt, "w")
+    call.bias = _test_array(bias, dt, "bias")
+    call.res = _test_array(residual, dt, "residual")
+    call.out = <void *>_test_array(out, dt, "out")
+    if call.out == NULL:
+        raise TypeError("run_microkernel: out is required")
+    if offs is not None:
+        call.offs = <const long *>_test_array(offs, np.dtype(np.int64), "offs")
+    for j in range(len(ints)):
+        call.n[j] = ints[j]
+    for j in range(len(reals)):
+        call.d[j] = reals[j]
+    for kind in range(GCONV_N_KINDS):
+        row = gconv_kind_row(kind, is_f64, isa) if 0 <= isa <= GCONV_ISA_AVX512 else NULL
+        if row == NULL:
+            continue
+        i = 0
+        while row.tests.list(i, &info):
+            if info.family.decode() == family and info.name.decode() == name:
+                with nogil:
+                    rc = row.tests.run(i, twin, &call)
+                if rc != 0:
+                    raise ValueError(f"run_microkernel: {family} {name} declines {ints}")
+                return out
+            i += 1
+    raise ValueError(f"run_microkernel: no {family} {name!r} for ISA {isa}, "
+                     f"{np.dtype(dtype).name}")
 
 
 # Bumped by set_isa and set_num_threads: a LeanCall made before a change no longer matches.
@@ -291,7 +445,7 @@ cdef class LeanCall:
 
 cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noexcept nogil:
     # 64-byte aligned (a cache line; a full AVX-512 vector), size rounded up as C11 asks;
-    # zeroed when the plan asks (gconv_params.zero_scratch)
+    # zeroed when the plan asks (its report's zero_scratch)
     cdef size_t nbytes = <size_t>n_elems * elem
     nbytes = (nbytes + 63) & ~(<size_t>63)
     cdef void *mem = aligned_alloc(64, nbytes)
@@ -300,8 +454,8 @@ cdef inline void *_scratch_alloc(long n_elems, size_t elem, bint zero=False) noe
     return mem
 
 
-cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void *x,
-              const void *w, const void *b, const void *r, void *y,
+cdef int _run(const void *p, const gconv_report *s, gconv_task_fn task, bint is_f64,
+              const void *x, const void *w, const void *b, const void *r, void *y,
               int n_threads) noexcept nogil:
     """Run every task of a plan; returns 1 if per-thread scratch could not be allocated."""
     cdef void *scratch
@@ -310,20 +464,20 @@ cdef int _run(const gconv_params *p, int kind, bint is_f64, int isa, const void 
     cdef int failed = 0
     cdef int *failed_p = &failed     # written through a pointer: shared by all threads
     if n_threads == 1:   # no OpenMP team for a serial call: it costs ~1 us on small problems
-        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
+        scratch = _scratch_alloc(s.scratch_elems, elem, s.zero_scratch)
         if scratch == NULL:
             return 1
-        for t in range(p.n_tasks):
-            gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
+        for t in range(s.n_tasks):
+            task(p, x, w, b, r, y, t, scratch)
         free(scratch)
         return 0
     with parallel(num_threads=n_threads):
-        scratch = _scratch_alloc(p.scratch_elems, elem, p.zero_scratch)
+        scratch = _scratch_alloc(s.scratch_elems, elem, s.zero_scratch)
         if scratch == NULL:
             failed_p[0] = 1
-        for t in prange(p.n_tasks, schedule='dynamic', chunksize=p.task_chunk):
+        for t in prange(s.n_tasks, schedule='dynamic', chunksize=s.task_chunk):
             if scratch != NULL:
-                gconv_run_task(is_f64, isa, kind, p, x, w, b, r, y, t, scratch)
+                task(p, x, w, b, r, y, t, scratch)
         # end: prange
         free(scratch)
     # end: parallel

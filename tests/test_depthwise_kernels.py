@@ -1,4 +1,4 @@
-"""The depthwise kernels (algorithm='depthwise', gconv/src/dwconv_body.h) against the NumPy
+"""The depthwise kernels (algorithm='depthwise', gconv/src/dwconv/) against the NumPy
 reference, on every SIMD variant this CPU runs and both dtypes.
 
 The cases reach each code path of the kernels: the unrolled 3x3/5x5/7x7 kernels at
@@ -21,9 +21,10 @@ from gconv._validation import build_problem
 
 ISAS = gconv.available_isas()
 DTYPES = (np.float32, np.float64)
-# kernel ids of dwconv_body.h (enum DW_K_*): generic, then (k, stride, dilation)
-KERNEL_IDS = {"generic": 0, (3, 1, 1): 1, (3, 2, 1): 2, (3, 1, 2): 3, (5, 1, 1): 4,
-              (5, 2, 1): 5, (7, 1, 1): 6, (7, 2, 1): 7}
+# kernel ids of src/dwconv/params.h (enum DW_K_*), read from the module: "generic", then
+# (k, stride, dilation)
+KERNEL_IDS = {(name if k == 0 else (k, s, d)): i
+              for i, (name, k, s, d) in enumerate(_kernels.DW_KERNELS)}
 
 
 def _pair(v):
@@ -278,12 +279,13 @@ def test_kernel_selection(shape, kernel_id, plane, lanes):
     these shapes exercise the unrolled code, not only the generic loop)."""
     N, C, H, W, k, s, p, d = shape
     blk = _blocking(N, C, H, W, k, s, p, d)
-    assert blk["MR"] == KERNEL_IDS[kernel_id]
+    assert blk["kernel_id"] == KERNEL_IDS[kernel_id]
+    assert blk["kernel"] == _kernels.DW_KERNELS[blk["kernel_id"]][0]
     # lanes mode (channels in the vector lanes): AVX2 and AVX-512, >= VLEN channels
     lanes = lanes and blk["VLEN"] >= 8 and C >= blk["VLEN"]
-    assert blk["channel_vectors"] == lanes
     # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
-    assert blk["direct_b"] == (plane and W < blk["VLEN"])
+    plane = plane and W < blk["VLEN"]
+    assert blk["mode"] == ("lanes" if lanes else "plane" if plane else "row")
 
 
 def test_calls_that_stream_hand_out_runs_of_tasks():

@@ -118,6 +118,92 @@ def test_seed_example_path_reason_in_words():
     assert "depthwise declined: " + reason in text
 
 
+# -- the path inside the implementation: the compiled planner's choice, named and explained --
+@pytest.fixture
+def isa_restored():
+    isa = gconv.get_isa()
+    yield
+    gconv.set_isa(isa)
+
+
+# (args, kwargs, input_size, {ISA: path}); every path the planners choose, named
+PATH_CASES = [
+    ((672, 672), dict(kernel_size=3, groups=672, padding=1), 14,
+     {"avx512": "depthwise / lanes mode, 3x3 unrolled",
+      "avx2": "depthwise / lanes mode, 3x3 unrolled",
+      "generic": "depthwise / row mode, generic kernel"}),
+    ((4, 4), dict(kernel_size=3, groups=4, padding=1), 7,
+     {"avx512": "depthwise / plane mode, 3x3 unrolled",
+      "avx2": "depthwise / plane mode, 3x3 unrolled"}),
+    ((32, 32), dict(kernel_size=3, groups=32, padding=1), 56,
+     {"avx512": "depthwise / row mode, 3x3 unrolled, input read in place",
+      "avx2": "depthwise / row mode, 3x3 unrolled, input read in place"}),
+    ((32, 64), dict(kernel_size=3, groups=32, stride=2, padding=1), 56,
+     {"avx512": "depthwise / row mode, 3x3 stride 2 unrolled, input read in place, "
+                "channels in pairs"}),
+    ((32, 32), dict(kernel_size=7, groups=32, padding=3), 40,
+     {"avx512": "depthwise / row mode, 7x7 unrolled"}),
+    ((32, 32), dict(kernel_size=(3, 5), groups=32, padding=(1, 2)), 56,
+     {"avx512": "depthwise / row mode, generic kernel",
+      "generic": "depthwise / row mode, generic kernel"}),
+    ((144, 24), dict(), 56, {"avx512": "pointwise / B in place, 4x6 pixel-vector tiles"}),
+    ((2048, 512), dict(), 7, {"avx512": "pointwise / plane copy, 7x4 channel-vector tiles"}),
+    ((128, 128), dict(kernel_size=3, groups=32, padding=1), 56,
+     {"avx512": "general / phase planes, 4x4 pixel-vector tiles, masked stores"}),
+    ((128, 128), dict(kernel_size=3, groups=32, padding=1), 4,
+     {"avx512": "general / phase planes, 4x6 pixel-vector tiles, staged"}),
+    ((64, 64), dict(kernel_size=3, padding=1), 7,
+     {"avx512": "general / phase planes, 7x4 channel-vector tiles"}),
+]
+
+
+@pytest.mark.parametrize("args, kwargs, input_size, paths", PATH_CASES,
+                         ids=lambda c: str(c) if isinstance(c, int) else None)
+def test_path_inside_the_implementation_is_named_with_its_reason(args, kwargs, input_size,
+                                                                  paths, isa_restored):
+    for isa in gconv.available_isas():
+        gconv.set_isa(isa)
+        e = gconv.explain(*args, **kwargs, input_size=input_size)
+        plan = _dispatch.select(e.problem).make_plan(e.problem, gconv._isa.isa_level(),
+                                                     e.plan_threads)
+        assert (e.path, e.path_reason) == (plan.path, plan.path_reason)
+        assert e.plan_isa == isa and e.path.startswith(e.algorithm + " / ")
+        if isa in paths:
+            assert e.path == paths[isa], (isa, e.path_reason)
+        text = str(e)
+        assert f"plan ({isa}, float32, " in text and e.path in text
+        assert "because: " + e.path_reason[:40] in text
+
+
+def test_lanes_mode_reason_gives_the_numbers_that_decided_it(isa_restored):
+    if "avx512" not in gconv.available_isas():
+        pytest.skip("the numbers below are AVX-512's")
+    gconv.set_isa("avx512")
+    e = gconv.explain(672, 672, 3, groups=672, padding=1, input_size=14)
+    assert e.path == "depthwise / lanes mode, 3x3 unrolled"
+    assert "14x14 plane" in e.path_reason and "672 channels" in e.path_reason
+    few = gconv.explain(8, 8, 3, groups=8, padding=1, input_size=16)
+    assert few.path == "depthwise / row mode, 3x3 unrolled"
+    assert "lanes mode declined: 8 channels, fewer than a vector of 16" in few.path_reason
+    large = gconv.explain(672, 672, 3, groups=672, padding=1, input_size=17)
+    assert "lanes mode declined: the 17x17 plane is over 16x16" in large.path_reason
+
+
+def test_pointwise_is_decided_once_in_python():
+    """Pointwise.why_not decides; the planner reads its flag (B in place) and never checks
+    the geometry again: a forced 'general' on a 1x1 problem plans phase planes, and the
+    pointwise implementation refuses to plan a problem it declined."""
+    x = np.empty((1, 16, 9, 9), np.float32)
+    one = build_problem(x, np.empty((8, 16, 1, 1), np.float32), None, 1, 0, 1, 1)
+    level = gconv._isa.isa_level()
+    assert _dispatch.select(one).make_plan(one, level, 1).path.startswith("pointwise / ")
+    general = _dispatch.select(one, "general").make_plan(one, level, 1)
+    assert general.path.startswith("general / phase planes") and not general.blocking["direct_b"]
+    three = build_problem(x, np.empty((8, 16, 3, 3), np.float32), None, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="pointwise needs a 1x1 kernel"):
+        _dispatch.POINTWISE.make_plan(three, level, 1)
+
+
 # -- an input size: output shape and FLOPs ---------------------------------------------------
 @pytest.mark.parametrize("args, kwargs, input_size", [
     ((16, 4), dict(kernel_size=1, groups=4), (2, 16, 10, 10)),

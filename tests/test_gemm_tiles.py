@@ -37,6 +37,11 @@ def feed_of_blocking(b):
     return "direct" if b["direct_b"] else ("channel" if b["channel_vectors"] else "pixel")
 
 
+# what Plan.path says for each feed
+PATH_OF_FEED = {"direct": "/ B in place, ", "channel": " channel-vector tiles",
+                "pixel": "/ phase planes, "}
+
+
 @pytest.fixture
 def restore_isa_threads():
     isa, threads = gconv.get_isa(), gconv.get_num_threads()
@@ -90,8 +95,11 @@ def test_each_feed_matches_the_reference(case, dtype, restore_isa_threads):
     expected = apply_activation(reference_of(x, w, b, prob).astype(np.float64) + r,
                                 "silu").astype(dtype)
     if _kernels.cpu_max_isa() >= 2:      # the tile shapes below are AVX-512's
-        blocking = select(prob).make_plan(prob, 2, 1).blocking
+        plan = select(prob).make_plan(prob, 2, 1)
+        blocking = plan.blocking
         assert feed_of_blocking(blocking) == feed, (name, blocking)
+        # ... and the plan names that path (gemm/report.h)
+        assert PATH_OF_FEED[feed] in plan.path, (name, plan.path)
         # pixel tiles go straight into the output (masked stores) when rows hold a vector
         assert blocking["direct_out"] == (feed == "pixel" and
                                           prob.output_shape[-1] >= blocking["VLEN"])

@@ -1,41 +1,18 @@
-/* gconv_params.h: the problem and blocking description shared by the Cython layer and the
- * C kernels. The Python façade fills the problem part once (from its ConvProblem); the
- * planner (gemm_plan_* in conv_gemm_body.h) fills the blocking part.
- *
- * Vocabulary (one short set, used in every kernel):
- *   N batch, G groups, C_in/C_out total channels, M = C_out/G, CG = C_in/G,
- *   H,W input size, OH,OW output size, KH,KW kernel, SH,SW stride, DH,DW dilation (1-based,
- *   as torch), PT,PL top/left zero padding (bottom/right follow from OH/OW),
- *   K = CG*KH*KW reduction length, P = OH*OW output pixels per channel.
- */
-#ifndef GCONV_PARAMS_H
-#define GCONV_PARAMS_H
-
-enum gconv_activation {
-    GCONV_ACT_NONE = 0,
-    GCONV_ACT_RELU = 1,
-    GCONV_ACT_RELU6 = 2,
-    GCONV_ACT_LEAKY_RELU = 3,   /* x > 0 ? x : alpha * x (torch: NaN stays NaN) */
-    GCONV_ACT_CLAMP = 4,        /* min(max(x, lo), hi) */
-    GCONV_ACT_SIGMOID = 5,
-    GCONV_ACT_TANH = 6,
-    GCONV_ACT_SILU = 7,         /* x * sigmoid(x) */
-    GCONV_ACT_HARDSWISH = 8,    /* x * relu6(x + 3) / 6 */
-};
+/* gemm/params.h: the GEMM kind's parameters: the problem (common/problem.h), then the
+ * blocking gemm_plan (gemm/planner.h) fills. Once, not per variant. */
+#ifndef GCONV_GEMM_PARAMS_H
+#define GCONV_GEMM_PARAMS_H
 
 typedef struct {
-    /* problem */
-    long N, G, C_in, H, W, C_out, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW;
-    long M, CG, K, P;
-    /* epilogue: out = act(conv + bias + residual) */
-    int act;
-    double alpha, lo, hi;
+    GCONV_PROBLEM_HEAD
     /* blocking, filled by the planner */
-    int MR, NV, vlen;          /* micro-tile: MR output channels x NV vectors of pixels */
+    int MR, NV, vlen;          /* micro-tile: MR output channels x NV vectors of pixels
+                                  (channel-vector tiles: MR pixels x NV vectors of channels) */
     int direct_b;              /* 1: B read straight from the input (1x1, stride 1, no pad) */
-    int forbid_direct;         /* set by the caller before planning: always use phase planes */
-    int oc_vec;                /* phase planes, channel-vector tiles (MR pixels x NV vectors of
-                                  output channels) instead of pixel-vector tiles */
+    int pointwise;             /* set from the plan flags before planning: the Pointwise
+                                  implementation runs this problem, B may be read in place */
+    int channel_vectors;       /* phase planes, channel-vector tiles (MR pixels x NV vectors
+                                  of output channels) instead of pixel-vector tiles */
     int direct_out;            /* phase planes, pixel-vector tiles written straight into the
                                   output through masked stores (no staging tile, no copy) */
     long panel_w;              /* output channels per packed weight panel: MR, or NV*VLEN */
@@ -61,6 +38,13 @@ typedef struct {
     int tail_nv;               /* direct_b: vectors of tail_ukr */
     long task_chunk;           /* consecutive tasks a thread takes at a time (the dynamic
                                   schedule's chunk): 1, or more when the call streams */
-} gconv_params;
+    /* what decided the path, for the report (gemm/report.h); no task reads them */
+    double cv_cost, cv_bar;    /* phase planes: the cheapest channel-vector tiles' cost and
+                                  the bar it had to go below (pixel-vector tiles' cost) */
+    int cv_mp, cv_nv;          /* those channel-vector tiles */
+    double pw_cv_cost, pw_cv_bar;  /* pointwise: the same through a plane copy, against 0.9
+                                  x B in place (maybe_channel_vectors' margin) */
+    int pw_cv_mp, pw_cv_nv;
+} gemm_params;
 
 #endif
