@@ -301,10 +301,37 @@ def _finish_2d(x, w, b, batched, stride, dilation, output_padding, pads, groups,
     return y if batched else y[0]
 
 
+def _nhwc(run, input, out, layout):
+    """Run ``run(input_nchw, out_nchw)`` for a caller in ``layout`` ('NCHW' or 'NHWC'):
+    NHWC goes through NCHW copies (the weights keep torch's layout)."""
+    if layout == "NCHW":
+        return run(input, out)
+    if layout != "NHWC":
+        raise ValueError(f"layout must be one of ('NCHW', 'NHWC'), got {layout!r}")
+    x = as_float_array(input, "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, "
+                         f"but got input of size: {list(x.shape)}")
+    to_nchw = (0, 3, 1, 2) if x.ndim == 4 else (2, 0, 1)
+    to_nhwc = (0, 2, 3, 1) if x.ndim == 4 else (1, 2, 0)
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    y = run(x.transpose(to_nchw), None)
+    if out is not None:
+        if out.shape != y.transpose(to_nhwc).shape or out.dtype != y.dtype:
+            raise ValueError(f"out must have shape {y.transpose(to_nhwc).shape} and dtype "
+                             f"{y.dtype}, got shape {out.shape} and dtype {out.dtype}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be a writeable, C-contiguous array")
+        out[...] = y.transpose(to_nhwc)
+        return out
+    return np.ascontiguousarray(y.transpose(to_nhwc))
+
+
 def conv_transpose2d(input: FloatArray, weight: FloatArray, bias: Optional[FloatArray] = None,
                      stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1, *,
                      activation: ActivationSpec = None, out: Optional[FloatArray] = None,
-                     algorithm: Algorithm = "auto") -> FloatArray:
+                     layout: str = "NCHW", algorithm: Algorithm = "auto") -> FloatArray:
     """2-D grouped transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
 
     input:  (N, C_in, H, W) or unbatched (C_in, H, W); float32 or float64
@@ -315,10 +342,13 @@ def conv_transpose2d(input: FloatArray, weight: FloatArray, bias: Optional[Float
     Output size per axis: (L - 1)*s - pads + d*(k - 1) + output_padding + 1.
 
     Keyword-only, beyond torch: activation (fused: act(conv_transpose + bias)), out
-    (preallocated C-contiguous output; returned), algorithm (the forward kernels' choice).
+    (preallocated C-contiguous output; returned), layout ('NCHW' or 'NHWC' for input and
+    output, NHWC through copies), algorithm (the forward kernels' choice).
     """
-    args = _prepare(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
-    return _finish_2d(*args, _activation.parse_activation(activation), out, algorithm)
+    def run(x, o):
+        args = _prepare(x, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+        return _finish_2d(*args, _activation.parse_activation(activation), o, algorithm)
+    return _nhwc(run, input, out, layout)
 
 
 def _to_2d_args(x, w, b, batched, stride, dilation, output_padding, pads, groups):
@@ -455,9 +485,21 @@ class ConvTranspose2d:
         return self._weight if self._n == 2 else self._weight[:, :, None, :]
 
     def forward(self, input: FloatArray, output_size=None, *, out: Optional[FloatArray] = None,
-                algorithm: Algorithm = "auto") -> FloatArray:
+                layout: str = "NCHW", algorithm: Algorithm = "auto") -> FloatArray:
         """Run the layer on (N, C_in, *spatial) or (C_in, *spatial); ``output_size`` as
-        torch's (the spatial size, or the full shape)."""
+        torch's (the spatial size, or the full shape); ``layout`` 'NHWC' (2-D layers only:
+        input and output channels-last, through copies)."""
+        if layout != "NCHW":
+            if self._n != 2:
+                raise ValueError(f"layout must be 'NCHW' for {type(self).__name__}")
+            if output_size is not None and len(output_size) == 4:
+                N, H, W, C = output_size          # the full shape, given channels-last
+                output_size = (H, W)
+            return _nhwc(lambda x, o: self._forward(x, output_size, o, algorithm), input, out,
+                         layout)
+        return self._forward(input, output_size, out, algorithm)
+
+    def _forward(self, input, output_size, out, algorithm):
         n = self._n
         x = as_float_array(input, "input")
         if x.ndim not in (n + 1, n + 2):

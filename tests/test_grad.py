@@ -534,3 +534,24 @@ def test_convert_takes_transposed_layers():
     with torch.no_grad():
         torch.testing.assert_close(converted[0](x, output_size=[12, 12]),
                                    model[0](x, output_size=[12, 12]), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_transpose2d_channels_last():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 4, 5, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(6)
+    expected = gconv.conv_transpose2d(x, w, b, 2, 1, 1, 2)
+    xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    got = gconv.conv_transpose2d(xh, w, b, 2, 1, 1, 2, layout="NHWC")
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected.transpose(0, 2, 3, 1))
+    out = np.empty_like(got)
+    assert gconv.conv_transpose2d(xh, w, b, 2, 1, 1, 2, layout="NHWC", out=out) is out
+    np.testing.assert_array_equal(out, got)
+    layer = gconv.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, dtype=np.float64)
+    layer.weight, layer.bias = w, b
+    np.testing.assert_array_equal(layer(xh, layout="NHWC"), got)
+    np.testing.assert_array_equal(layer(xh[0], layout="NHWC"), got[0])
+    with pytest.raises(ValueError, match="layout"):
+        gconv.conv_transpose2d(x, w, layout="NCWH")
