@@ -87,36 +87,33 @@ class _Phases:
         rows = _axis_phases(H, KH, sh, dh, pads_begin[0], out_hw[0])
         cols = _axis_phases(W, KW, sw, dw, pads_begin[1], out_hw[1])
         self.stride = (sh, sw)
-        self.items = []                 # (a, b, None) or (a, b, (w_sub, crop, pads, dil))
+        # only the phases some tap reaches: with a stride beyond the kernel most are empty
+        # (bias only), and those are filled in one pass before the others are computed
+        self.has_empty = any(r is None for r in rows) or any(c is None for c in cols)
+        self.items = []                 # (a, b, w_sub, crop, pads, sub_dilation)
         for a, r in enumerate(rows):
             for b, c in enumerate(cols):
                 if r is None or c is None:
-                    self.items.append((a, b, None))
                     continue
                 w_sub = np.ascontiguousarray(wf[:, :, np.array(r[0])[:, None],
                                                 np.array(c[0])[None, :]])
                 w_sub.flags.writeable = False
                 crop = (slice(r[2], r[3]), slice(c[2], c[3]))
                 pads = ((r[4], r[5]), (c[4], c[5]))
-                self.items.append((a, b, (w_sub, crop, pads, (r[1], c[1]))))
+                self.items.append((a, b, w_sub, crop, pads, (r[1], c[1])))
         self.packed = {}
 
     def run(self, x, bias, groups, act, y, algorithm):
         """Fill y (N, C_out, OH, OW), C-contiguous, from x (N, C_in, H, W)."""
         sh, sw = self.stride
-        single = len(self.items) == 1 and self.items[0][2] is not None
-        filler = None
-        for a, b, item in self.items:
-            target = y[:, :, a::sh, b::sw]
-            if item is None:
-                if filler is None:
-                    filler = np.zeros((1, y.shape[1], 1, 1), dtype=y.dtype)
-                    if bias is not None:
-                        filler += bias.reshape(1, -1, 1, 1)
-                    apply_activation(filler, act.name, act.alpha, act.lo, act.hi)
-                target[...] = filler
-                continue
-            w_sub, crop, pads, dil = item
+        if self.has_empty:
+            filler = np.zeros((1, y.shape[1], 1, 1), dtype=y.dtype)
+            if bias is not None:
+                filler += bias.reshape(1, -1, 1, 1)
+            apply_activation(filler, act.name, act.alpha, act.lo, act.hi)
+            y[...] = filler
+        single = len(self.items) == 1 and not self.has_empty
+        for a, b, w_sub, crop, pads, dil in self.items:
             xc = x[:, :, crop[0], crop[1]]
             cp = _call_plan(xc, w_sub, bias, 1, pads, dil, groups, act, "zeros", "NCHW",
                             algorithm)
@@ -130,8 +127,8 @@ class _Phases:
             if single:
                 _execute(cp, _contiguous(xc, y.dtype), w_sub, bias, None, y, packed)
             else:
-                target[...] = _execute(cp, _contiguous(xc, y.dtype), w_sub, bias, None,
-                                       None, packed)
+                y[:, :, a::sh, b::sw] = _execute(cp, _contiguous(xc, y.dtype), w_sub, bias,
+                                                 None, None, packed)
         return y
 
 
