@@ -555,3 +555,42 @@ def test_conv_transpose2d_channels_last():
     np.testing.assert_array_equal(layer(xh[0], layout="NHWC"), got[0])
     with pytest.raises(ValueError, match="layout"):
         gconv.conv_transpose2d(x, w, layout="NCWH")
+
+
+def test_float32_training_on_a_realistic_block_is_within_tolerance():
+    """A MobileNet-style block and a decoder upsample at realistic sizes, float32: gconv's
+    gradients against torch's, relative to their magnitude."""
+    torch.manual_seed(17)
+    model = nn.Sequential(nn.Conv2d(16, 64, 1), nn.ReLU6(),
+                          nn.Conv2d(64, 64, 3, stride=2, padding=1, groups=64), nn.ReLU6(),
+                          nn.Conv2d(64, 32, 3, padding=1, groups=4),
+                          nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1, groups=2))
+    converted = gtorch.convert(model)
+    x = torch.randn(4, 16, 28, 28)
+    for m in (model, converted):
+        m.zero_grad()
+        ((m(x) - x) ** 2).mean().backward()
+    for (name, p), q in zip(model.named_parameters(), converted.parameters()):
+        scale = p.grad.abs().max().item()
+        assert (q.grad - p.grad).abs().max().item() <= 1e-4 * scale + 1e-7, name
+
+
+def test_unbatched_and_channels_last_inputs_under_autograd():
+    torch.manual_seed(18)
+    for module, shape in ((nn.Conv2d(4, 6, 3, padding=1, groups=2), (4, 7, 6)),
+                          (nn.ConvTranspose2d(4, 6, 3, stride=2, groups=2), (4, 5, 5)),
+                          (nn.Conv1d(4, 4, 3, groups=4), (4, 9))):
+        converted = gtorch.convert(module)
+        xa = torch.randn(*shape, requires_grad=True)
+        xb = xa.detach().clone().requires_grad_()
+        module(xa).sum().backward()
+        converted(xb).sum().backward()
+        torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-4, atol=1e-5)
+    module = nn.Conv2d(4, 8, 3, stride=2, groups=4)
+    converted = gtorch.convert(module)
+    x = torch.randn(2, 4, 9, 9).contiguous(memory_format=torch.channels_last)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    module(xa).square().sum().backward()
+    converted(xb).square().sum().backward()
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(converted.weight.grad, module.weight.grad, rtol=1e-4, atol=1e-3)
