@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+import threadpoolctl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -419,7 +420,11 @@ def test_gradients_and_transpose_are_bitwise_identical_on_1_and_2_threads():
                 gg.conv2d_input(xd.shape, wd, gyd, 1, 1, 1, 16),
                 gconv.conv_transpose2d(x, wt, None, 2, 1, 0, 2),
                 gg.conv_transpose2d_weight(x, wt.shape, gconv.conv_transpose2d(
-                    x, wt, None, 2, 1, 0, 2), 2, 1, 0, 2)]
+                    x, wt, None, 2, 1, 0, 2), 2, 1, 0, 2),
+                gg.conv_transpose2d_input(x.shape, wt, gconv.conv_transpose2d(
+                    x, wt, None, 2, 1, 0, 2), 2, 1, 0, 2),
+                gg.conv1d_weight(x[:, :, 0], (32, 4, 5), gy[:, :, 0, :8], 2, 1, 1, 4),
+                gg.conv1d_input(x[:, :, 0].shape, w[:, :, 0], gy[:, :, 0, :9], 2, 1, 1, 4)]
     try:
         gconv.set_num_threads(1)
         one = run()
@@ -427,8 +432,10 @@ def test_gradients_and_transpose_are_bitwise_identical_on_1_and_2_threads():
         two = run()
     finally:
         gconv.set_num_threads(None)
-    for a, b in zip(one, two):
-        assert a.tobytes() == b.tobytes()
+    with threadpoolctl.threadpool_limits(1):        # OpenMP and BLAS limited to 1
+        limited = run()
+    for a, b, c in zip(one, two, limited):
+        assert a.tobytes() == b.tobytes() == c.tobytes()
 
 
 # -- training through gconv.torch ----------------------------------------------------------
