@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._conv import _contiguous, conv2d
-from ._conv1d import _padding_1d, _padding_2d, _single
+from ._conv1d import _output_length, _padding_1d, _padding_2d, _resolve_pads, _single
 from ._transpose import _pads_nd, _transpose_nchw
 from ._validation import (as_float_array, check_groups, check_same_dtype, ntuple,
                           problem_from_shapes)
@@ -156,6 +156,17 @@ def _size_2d(input_size):
     return (*size[:-1], 1, size[-1])
 
 
+def _reword_1d(error, size, w_shape, gy, stride, padding, dilation):
+    """conv2d refused a conv1d gradient's grad_output: say so in 1-D shapes."""
+    if "grad_output must have" not in str(error):
+        return error
+    L, k = size[-1], w_shape[-1]
+    pads = _resolve_pads(_padding_1d(padding), L, k, stride, dilation)
+    shape = (*size[:-2], w_shape[0], _output_length(L, k, stride, dilation, pads))
+    return ValueError(f"grad_output must have the conv1d's output shape {shape}, got "
+                      f"{tuple(gy.shape)}")
+
+
 def conv1d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=1,
                  groups=1):
     """conv1d's input gradient, of shape ``input_size`` ((N, C_in, L) or (C_in, L))."""
@@ -165,8 +176,11 @@ def conv1d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
         raise ValueError(f"Expected 3-dimensional weight (C_out, C_in / groups, k) for "
                          f"conv1d, but got weight of size {list(w.shape)}")
     s, pad, d = _conv1d_args(stride, padding, dilation)
-    dx = conv2d_input(_size_2d(input_size), w[:, :, None, :], gy[..., None, :], s, pad, d,
-                      groups)
+    try:
+        dx = conv2d_input(_size_2d(input_size), w[:, :, None, :], gy[..., None, :], s, pad, d,
+                          groups)
+    except ValueError as e:
+        raise _reword_1d(e, tuple(input_size), w.shape, gy, s[1], padding, d[1]) from None
     return dx[..., 0, :]
 
 
@@ -179,8 +193,11 @@ def conv1d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     if len(size) != 3:
         raise ValueError(f"weight_size must be (C_out, C_in / groups, k), got {size}")
     s, pad, d = _conv1d_args(stride, padding, dilation)
-    dw = conv2d_weight(x[..., None, :], (size[0], size[1], 1, size[2]), gy[..., None, :], s,
-                       pad, d, groups)
+    try:
+        dw = conv2d_weight(x[..., None, :], (size[0], size[1], 1, size[2]), gy[..., None, :],
+                           s, pad, d, groups)
+    except ValueError as e:
+        raise _reword_1d(e, x.shape, size, gy, s[1], padding, d[1]) from None
     return dw[:, :, 0, :]
 
 

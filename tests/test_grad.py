@@ -293,6 +293,11 @@ def test_gradient_argument_errors():
         gg.conv2d_weight(x, (4, 4, 3, 3), gy, groups=2)
     with pytest.raises(TypeError, match="float64"):
         gg.conv2d_input(x.shape, w, gy.astype(np.float64), groups=2)
+    with pytest.raises(ValueError, match=r"conv1d's output shape \(1, 4, 4\), got \(1, 4, 6\)"):
+        gg.conv1d_input((1, 4, 6), w[:, :, 0], gy[:, :, 0, :].repeat(2, axis=2)[:, :, :6],
+                        groups=2)
+    with pytest.raises(ValueError, match=r"conv1d's output shape \(1, 4, 2\)"):
+        gg.conv1d_weight(x[:, :, 0], (4, 2, 3), gy[:, :, 0], stride=2, groups=2)
 
 
 # -- transposed-convolution gradients and the layers ---------------------------------------
