@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from . import _activation
-from ._conv import _call_plan, _check_out, _contiguous, _execute
+from ._conv import _call_plan, _contiguous, _execute
 from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
 from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups, check_same_dtype,

@@ -218,7 +218,7 @@ def _transpose_args(x, w, gy, stride, padding, output_padding, groups, dilation,
     output_padding = ntuple(output_padding, "output_padding", n)
     pads = _pads_nd(padding, n)
     batched = x.ndim == n + 2
-    C_in, M = w.shape[0], w.shape[1]
+    M = w.shape[1]
     out = tuple((L - 1) * s - pb - pe + d * (k - 1) + op + 1 for L, k, s, (pb, pe), d, op in
                 zip(x.shape[-n:], w.shape[2:], stride, pads, dilation, output_padding))
     shape = (M * groups, *out) if not batched else (x.shape[0], M * groups, *out)

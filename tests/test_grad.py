@@ -8,7 +8,6 @@ forward-kernel weight gradient), on a grid of strides 1-4, output_padding, dilat
 references themselves and the public API against torch; the gradients bitwise with 1 and
 2 threads; torch.autograd.gradcheck through the adapter.
 """
-import itertools
 
 import numpy as np
 import pytest
