@@ -25,6 +25,8 @@ from ._isa import available_isas, get_isa, set_isa
 from ._kernels import openmp_enabled
 from ._problem import ConvProblem
 from ._threads import get_num_threads, set_num_threads
+from ._transpose import ConvTranspose1d, ConvTranspose2d, conv_transpose1d, conv_transpose2d
+from . import grad  # noqa: E402  (gconv.grad: the gradients)
 
 __version__ = "0.1.0"
 
@@ -33,4 +35,5 @@ __all__ = [
     "openmp_enabled", "get_num_threads", "set_num_threads",
     "available_isas", "get_isa", "set_isa", "__version__",
     "conv1d", "Conv1d", "explain", "Explanation",
+    "conv_transpose2d", "conv_transpose1d", "ConvTranspose2d", "ConvTranspose1d", "grad",
 ]

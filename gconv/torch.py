@@ -1,13 +1,22 @@
 """The PyTorch adapter: torch layers to gconv layers, gconv inside torch models, and checks.
 
     import gconv.torch
-    layer = gconv.torch.from_torch(torch_conv)      # a gconv.Conv2d / Conv1d, same weights
-    model = gconv.torch.convert(model).eval()       # nn.Conv1d/2d run by gconv (inference)
+    layer = gconv.torch.from_torch(torch_conv)      # a gconv.Conv2d / Conv1d /
+                                                    # ConvTranspose2d / 1d, same weights
+    model = gconv.torch.convert(model)              # nn.Conv1d/2d, nn.ConvTranspose1d/2d
+                                                    # run by gconv, inference and training
     print(gconv.torch.cross_check(torch_conv, x))   # torch's output against gconv's
 
 An optional extra (``pip install "gconv[torch]"``); ``import gconv`` never imports it.
-gconv has no backward pass: converted layers refuse training mode and autograd rather than
-return tensors with wrong (missing) gradients.
+
+Training: when autograd needs gradients (an input or a parameter requires grad and grad
+mode is on), a converted layer runs through ``GconvFunction``, a torch.autograd.Function
+whose forward is gconv's forward and whose backward is gconv.grad (input, weight and bias
+gradients by gconv's kernels). Non-zero padding modes pad with torch's F.pad first (so
+autograd differentiates the padding) and convolve with no padding. Double backward is not
+supported (the Function is once-differentiable: torch raises a clear error). Without
+gradients (torch.no_grad(), inference_mode, frozen parameters) the layers run gconv's
+layers directly, their weights packed once until they change.
 """
 import copy
 import math
@@ -21,12 +30,18 @@ except ImportError as e:     # pragma: no cover - exercised in a subprocess by t
     raise ImportError('gconv.torch needs PyTorch: pip install torch==2.13.0 '
                       '(or pip install "gconv[torch]")') from e
 
+from torch.autograd.function import once_differentiable
+
 from . import _check
-from ._conv import Conv2d, conv_layer_args
-from ._conv1d import Conv1d
+from . import grad as _grad
+from ._conv import Conv2d, conv2d, conv_layer_args
+from ._conv1d import Conv1d, _padding_1d, _resolve_pads, conv1d
+from ._transpose import (ConvTranspose1d, ConvTranspose2d, conv_transpose1d, conv_transpose2d,
+                         output_padding_for)
+from ._validation import normalize_padding
 
 __all__ = ["from_torch", "convert", "cross_check", "CrossCheckReport", "GconvConv1d",
-           "GconvConv2d"]
+           "GconvConv2d", "GconvConvTranspose1d", "GconvConvTranspose2d", "GconvFunction"]
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -44,26 +59,44 @@ def _as_numpy(t):
     return t.detach().resolve_conj().resolve_neg().numpy()
 
 
+_CONVERTIBLE = (nn.Conv2d, nn.Conv1d, nn.ConvTranspose2d, nn.ConvTranspose1d)
+
+
 def _conv_kind(module):
+    """2 / 1 for nn.Conv2d / Conv1d, -2 / -1 for nn.ConvTranspose2d / 1d."""
     if isinstance(module, nn.Conv2d):
         return 2
     if isinstance(module, nn.Conv1d):
         return 1
-    raise TypeError(f"from_torch takes a torch.nn.Conv2d or torch.nn.Conv1d, got "
-                    f"{type(module).__module__}.{type(module).__qualname__}")
+    if isinstance(module, nn.ConvTranspose2d):
+        return -2
+    if isinstance(module, nn.ConvTranspose1d):
+        return -1
+    raise TypeError(f"from_torch takes a torch.nn.Conv2d, Conv1d, ConvTranspose2d or "
+                    f"ConvTranspose1d, got {type(module).__module__}."
+                    f"{type(module).__qualname__}")
 
 
 def _gconv_layer(kind, config, weight, bias):
-    """A gconv layer (Conv2d if kind == 2, else Conv1d) with ``config``'s settings
-    (anything with nn.ConvNd's attributes) and these weight / bias tensors."""
+    """A gconv layer (Conv2d, Conv1d, ConvTranspose2d or ConvTranspose1d for kind 2, 1, -2,
+    -1) with ``config``'s settings (anything with nn.ConvNd's attributes) and these weight
+    / bias tensors."""
     if weight.dtype not in _DTYPES:
         raise TypeError(f"gconv computes in float32 or float64; the layer has weights of "
                         f"{weight.dtype}")
-    cls = Conv2d if kind == 2 else Conv1d
-    layer = cls(config.in_channels, config.out_channels, config.kernel_size,
-                stride=config.stride, padding=config.padding, dilation=config.dilation,
-                groups=config.groups, bias=bias is not None, padding_mode=config.padding_mode,
-                dtype=_DTYPES[weight.dtype], rng=0)
+    if kind < 0:
+        cls = ConvTranspose2d if kind == -2 else ConvTranspose1d
+        layer = cls(config.in_channels, config.out_channels, config.kernel_size,
+                    stride=config.stride, padding=config.padding,
+                    output_padding=config.output_padding, groups=config.groups,
+                    bias=bias is not None, dilation=config.dilation,
+                    padding_mode=config.padding_mode, dtype=_DTYPES[weight.dtype], rng=0)
+    else:
+        cls = Conv2d if kind == 2 else Conv1d
+        layer = cls(config.in_channels, config.out_channels, config.kernel_size,
+                    stride=config.stride, padding=config.padding, dilation=config.dilation,
+                    groups=config.groups, bias=bias is not None,
+                    padding_mode=config.padding_mode, dtype=_DTYPES[weight.dtype], rng=0)
     layer.weight = _as_numpy(weight.cpu())
     if bias is not None:
         layer.bias = _as_numpy(bias.cpu())
@@ -71,34 +104,121 @@ def _gconv_layer(kind, config, weight, bias):
 
 
 def from_torch(module):
-    """``nn.Conv2d`` / ``nn.Conv1d`` -> ``gconv.Conv2d`` / ``gconv.Conv1d`` with the same
-    configuration (groups, stride, padding incl. strings, dilation, padding_mode) and a copy
-    of its weights, in the module's dtype (float32 or float64)."""
-    _conv_kind(module)
-    if isinstance(module, (GconvConv1d, GconvConv2d)):   # pragma: no cover - not nn.ConvNd
-        raise TypeError("already a gconv module")
+    """``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose2d`` / ``nn.ConvTranspose1d`` ->
+    ``gconv.Conv2d`` / ``Conv1d`` / ``ConvTranspose2d`` / ``ConvTranspose1d`` with the same
+    configuration (groups, stride, padding incl. strings, output_padding, dilation,
+    padding_mode) and a copy of its weights, in the module's dtype (float32 or float64)."""
     return _gconv_layer(_conv_kind(module), module, module.weight, module.bias)
+
+
+# -- training: an autograd Function whose backward is gconv.grad ----------------------------
+class _Geometry:
+    """One converted call's geometry, resolved for the input's size: the forward and the
+    three gradients, on NumPy arrays. ``pads``: conv: ((top, bottom), (left, right)) or
+    (left, right); transposed: torch's padding; ``output_padding``: transposed only."""
+
+    def __init__(self, kind, stride, pads, dilation, groups, output_padding=None):
+        self.kind, self.stride, self.pads, self.dilation = kind, stride, pads, dilation
+        self.groups, self.output_padding = groups, output_padding
+
+    def forward(self, x, w, b):
+        k = self.kind
+        if k == 2:
+            return conv2d(x, w, b, self.stride, self.pads, self.dilation, self.groups)
+        if k == 1:
+            return conv1d(x, w, b, self.stride, self.pads, self.dilation, self.groups)
+        f = conv_transpose2d if k == -2 else conv_transpose1d
+        return f(x, w, b, self.stride, self.pads, self.output_padding, self.groups,
+                 self.dilation)
+
+    def input_grad(self, x_shape, w, gy):
+        k = self.kind
+        if k > 0:
+            f = _grad.conv2d_input if k == 2 else _grad.conv1d_input
+            return f(x_shape, w, gy, self.stride, self.pads, self.dilation, self.groups)
+        f = _grad.conv_transpose2d_input if k == -2 else _grad.conv_transpose1d_input
+        return f(x_shape, w, gy, self.stride, self.pads, self.output_padding, self.groups,
+                 self.dilation)
+
+    def weight_grad(self, x, w_shape, gy):
+        k = self.kind
+        if k > 0:
+            f = _grad.conv2d_weight if k == 2 else _grad.conv1d_weight
+            return f(x, w_shape, gy, self.stride, self.pads, self.dilation, self.groups)
+        f = _grad.conv_transpose2d_weight if k == -2 else _grad.conv_transpose1d_weight
+        return f(x, w_shape, gy, self.stride, self.pads, self.output_padding, self.groups,
+                 self.dilation)
+
+    def bias_grad(self, gy):
+        return (_grad.conv2d_bias if abs(self.kind) == 2 else _grad.conv1d_bias)(gy)
+
+
+class GconvFunction(torch.autograd.Function):
+    """``GconvFunction.apply(input, weight, bias, geometry)``: gconv's convolution (or
+    transposed convolution) under autograd; its backward computes the input, weight and
+    bias gradients that are needed with gconv.grad. Once differentiable."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, geometry):
+        ctx.geometry = geometry
+        ctx.save_for_backward(input, weight)
+        ctx.has_bias = bias is not None
+        y = geometry.forward(_as_numpy(input), _as_numpy(weight),
+                             None if bias is None else _as_numpy(bias))
+        return torch.from_numpy(y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        x, w = ctx.saved_tensors
+        g = ctx.geometry
+        gy = np.ascontiguousarray(_as_numpy(grad_output))    # may be expanded (stride 0)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.from_numpy(g.input_grad(tuple(x.shape), _as_numpy(w), gy))
+        if ctx.needs_input_grad[1]:
+            dw = torch.from_numpy(g.weight_grad(_as_numpy(x), tuple(w.shape), gy))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            db = torch.from_numpy(g.bias_grad(gy))
+        return dx, dw, db, None
+
+
+def _torch_pad_order(pads):
+    """((top, bottom), (left, right)) or (left, right) -> F.pad's (left, right, top, ...)."""
+    if isinstance(pads[0], tuple):
+        return (*pads[1], *pads[0])
+    return tuple(pads)
 
 
 # -- gconv inside torch models --------------------------------------------------------------
 class _GconvConvNd(nn.Module):
-    """A torch module that runs its forward pass with gconv (CPU, float32/float64,
-    inference only). It keeps the original layer's ``weight`` and ``bias`` as (frozen)
-    parameters, so state_dict keys and values are unchanged; the gconv layer is rebuilt
-    (its weights repacked) whenever they change, e.g. after ``load_state_dict``."""
+    """A torch module that runs its forward pass with gconv (CPU, float32/float64), and its
+    backward with gconv.grad when autograd needs gradients (see GconvFunction). It keeps
+    the original layer's ``weight`` and ``bias`` parameters (the same Parameter objects,
+    trainable as they were), so state_dict keys and values are unchanged; the gconv layer
+    used without autograd is rebuilt (its weights repacked) whenever they change, e.g.
+    after ``load_state_dict`` or an optimizer step."""
 
     _dims = None
 
     def __init__(self, module):
         super().__init__()
-        _conv_kind(module)
+        kind = _conv_kind(module)
+        if kind != self._dims:                       # pragma: no cover - _wrap picks it
+            raise TypeError(f"{type(self).__name__} cannot wrap {type(module).__name__}")
         _numpy_dtype(module)
-        for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding",
-                     "dilation", "groups", "padding_mode"):
+        names = ["in_channels", "out_channels", "kernel_size", "stride", "padding",
+                 "dilation", "groups", "padding_mode"]
+        if kind < 0:
+            names.append("output_padding")
+        for name in names:
             setattr(self, name, getattr(module, name))
-        self.weight = nn.Parameter(module.weight.detach(), requires_grad=False)
+        if kind < 0 and module.padding_mode != "zeros":   # pragma: no cover - torch refuses
+            raise ValueError(f'Only "zeros" padding mode is supported for '
+                             f'{type(module).__name__}')
+        self.weight = module.weight
         if module.bias is not None:
-            self.bias = nn.Parameter(module.bias.detach(), requires_grad=False)
+            self.bias = module.bias
         else:
             self.register_parameter("bias", None)
         self._layer = None
@@ -118,16 +238,6 @@ class _GconvConvNd(nn.Module):
 
     def _check_can_run(self, input):
         name = type(self).__name__
-        if self.training:
-            raise RuntimeError(f"{name} runs gconv, which is inference-only (no backward "
-                               f"pass): call model.eval() before running it")
-        if torch.is_grad_enabled() and (
-                input.requires_grad or any(p is not None and p.requires_grad
-                                           for p in (self.weight, self.bias))):
-            raise RuntimeError(f"{name} runs gconv, which has no backward pass, but autograd "
-                               f"would need gradients here: run the model under "
-                               f"torch.no_grad() or torch.inference_mode(), or keep "
-                               f"torch's layer for training")
         if not isinstance(input, torch.Tensor):
             raise TypeError(f"{name} expects a torch.Tensor, got {type(input).__name__}")
         if input.device.type != "cpu" or self.weight.device.type != "cpu":
@@ -138,8 +248,47 @@ class _GconvConvNd(nn.Module):
             raise TypeError(f"gconv computes in float32 or float64; {name} got an input of "
                             f"{input.dtype}")
 
+    def _needs_grad(self, input):
+        return torch.is_grad_enabled() and (
+            input.requires_grad or any(p is not None and p.requires_grad
+                                       for p in (self.weight, self.bias)))
+
+    def _autograd_forward(self, input, output_size=None):
+        """The forward under autograd: GconvFunction with this input's geometry."""
+        kind = self._dims
+        if self.weight.dtype != input.dtype:
+            raise TypeError(f"Input type ({input.dtype}) and weight type "
+                            f"({self.weight.dtype}) should be the same")
+        if kind < 0:
+            n = -kind
+            pads = tuple((p, p) for p in self.padding)
+            op = tuple(self.output_padding)
+            if output_size is not None:
+                op = output_padding_for(output_size, tuple(input.shape[-n:]), self.kernel_size,
+                                        self.stride, pads, self.dilation)
+            geometry = _Geometry(kind, self.stride, self.padding, self.dilation, self.groups,
+                                 op)
+        else:
+            if kind == 2:
+                H, W = input.shape[-2:]
+                pt, pb, pl, pr = normalize_padding(self.padding, H, W, *self.kernel_size,
+                                                   self.stride, self.dilation)
+                pads = ((pt, pb), (pl, pr))
+            else:
+                pads = _resolve_pads(_padding_1d(self.padding), input.shape[-1],
+                                     self.kernel_size[0], self.stride[0], self.dilation[0])
+            if self.padding_mode != "zeros":
+                # torch pads (autograd differentiates it), gconv convolves the padded input
+                input = nn.functional.pad(input, _torch_pad_order(pads),
+                                          mode=self.padding_mode)
+                pads = ((0, 0), (0, 0)) if kind == 2 else (0, 0)
+            geometry = _Geometry(kind, self.stride, pads, self.dilation, self.groups)
+        return GconvFunction.apply(input, self.weight, self.bias, geometry)
+
     def forward(self, input):
         self._check_can_run(input)
+        if self._needs_grad(input):
+            return self._autograd_forward(input)
         layer = self._gconv()
         x = _as_numpy(input)
         if (self._dims == 2 and input.dim() == 4 and not input.is_contiguous()
@@ -163,25 +312,56 @@ class GconvConv1d(_GconvConvNd):
     _dims = 1
 
 
+class _GconvConvTransposeNd(_GconvConvNd):
+    def forward(self, input, output_size=None):
+        self._check_can_run(input)
+        if self._needs_grad(input):
+            return self._autograd_forward(input, output_size)
+        return torch.from_numpy(self._gconv()(_as_numpy(input), output_size=output_size))
+
+    def extra_repr(self):
+        s = conv_layer_args(self)
+        if any(self.output_padding):
+            s += f", output_padding={self.output_padding}"
+        return s
+
+
+class GconvConvTranspose2d(_GconvConvTransposeNd):
+    """``nn.ConvTranspose2d``'s forward pass run by gconv (see ``convert``)."""
+    _dims = -2
+
+
+class GconvConvTranspose1d(_GconvConvTransposeNd):
+    """``nn.ConvTranspose1d``'s forward pass run by gconv (see ``convert``)."""
+    _dims = -1
+
+
+_WRAPPERS = {2: GconvConv2d, 1: GconvConv1d, -2: GconvConvTranspose2d,
+             -1: GconvConvTranspose1d}
+
+
 def _wrap(module):
-    return GconvConv2d(module) if isinstance(module, nn.Conv2d) else GconvConv1d(module)
+    return _WRAPPERS[_conv_kind(module)](module)
 
 
 def convert(model, *, inplace=False):
-    """Return ``model`` with every ``nn.Conv2d`` / ``nn.Conv1d`` (at any depth) replaced by
-    a gconv-backed module (GconvConv2d / GconvConv1d) with the same weights; all other
-    modules are left as they are. By default the model is deep-copied first
-    (``inplace=True`` edits it). The converted layers are inference-only: put the model in
-    ``.eval()`` mode and run it under ``torch.no_grad()`` / ``torch.inference_mode()``."""
+    """Return ``model`` with every ``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose2d`` /
+    ``nn.ConvTranspose1d`` (at any depth) replaced by a gconv-backed module (GconvConv2d,
+    GconvConv1d, GconvConvTranspose2d, GconvConvTranspose1d) holding the same weight and
+    bias Parameters; all other modules are left as they are. By default the model is
+    deep-copied first (``inplace=True`` edits it: an optimizer made on the original's
+    parameters keeps working). Converted layers run in .eval() and .train() mode, under
+    torch.no_grad() / inference_mode (gconv's layers, weights packed once) and under
+    autograd (GconvFunction: the backward pass by gconv.grad)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert takes a torch.nn.Module, got {type(model).__name__}")
     if not inplace:
         model = copy.deepcopy(model)
-    if isinstance(model, (nn.Conv2d, nn.Conv1d)):
+    if isinstance(model, _CONVERTIBLE):
         return _wrap(model)
     for path, module in list(model.named_modules()):
         for name, child in list(module.named_children()):
-            if isinstance(child, (nn.Conv2d, nn.Conv1d)):
+            if isinstance(child, _CONVERTIBLE):
                 try:
                     setattr(module, name, _wrap(child))
                 except TypeError as e:

@@ -130,7 +130,7 @@ def test_from_torch_copies_the_weights():
 
 @pytest.mark.parametrize("module, name", [
     (nn.Linear(4, 4), "Linear"),
-    (nn.ConvTranspose2d(4, 4, 3), "ConvTranspose2d"),
+    (nn.ConvTranspose3d(4, 4, 3), "ConvTranspose3d"),
     (nn.Conv3d(4, 4, 3), "Conv3d"),
     (nn.Sequential(nn.Conv2d(4, 4, 3)), "Sequential"),
 ])
@@ -249,21 +249,24 @@ def test_converted_layer_passes_memory_without_copies():
         assert y.data_ptr() == seen["output"].__array_interface__["data"][0]
 
 
-def test_converted_model_refuses_training_and_autograd():
-    converted = gtorch.convert(make_model())
-    x = torch.randn(1, 3, 6, 6)
+def test_converted_model_trains_and_runs_under_autograd():
+    """Formerly refused (gconv had no backward pass): train mode and autograd now work and
+    give torch's gradients (tests/test_grad.py checks them in depth)."""
+    model = make_model()
+    converted = gtorch.convert(model)
+    x = torch.randn(2, 3, 6, 6)
+    model.train()
     converted.train()
-    with pytest.raises(RuntimeError, match=r"inference-only.*eval\(\)"):
-        with torch.no_grad():
-            converted(x)
+    expected, got = model(x), converted(x)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    expected.sum().backward()
+    got.sum().backward()
+    for (name, p), q in zip(model.named_parameters(), converted.parameters()):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-4, msg=name)
     converted.eval()
-    with pytest.raises(RuntimeError, match=r"no backward pass.*torch\.no_grad\(\)"):
-        converted(x.requires_grad_())
-    with torch.no_grad():                                   # the same input, no autograd
-        assert converted(x).shape == (1, 3)
-    converted.stem.weight.requires_grad_(True)              # someone wants to train it
-    with pytest.raises(RuntimeError, match="no backward pass"):
-        converted(torch.randn(1, 3, 6, 6))
+    xg = x.clone().requires_grad_()
+    converted(xg).sum().backward()
+    assert xg.grad is not None and xg.grad.shape == x.shape
 
 
 def test_converted_layer_refuses_other_devices_and_dtypes():
