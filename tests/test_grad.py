@@ -300,12 +300,16 @@ def test_gradient_argument_errors():
 
 
 # -- transposed-convolution gradients and the layers ---------------------------------------
-@pytest.mark.parametrize("case", GRID[:17] + GRID[17:40:4], ids=_tid)
+# torch has no asymmetric padding and no gradient of an empty batch to compare with: those
+# cases are compared with the reference only (above)
+TORCH_COMPARABLE = [c for c in GRID[:17] + GRID[17:40:4]
+                    if not isinstance(_pair(c[9])[0], tuple) and c[0] != 0]
+
+
+@pytest.mark.parametrize("case", TORCH_COMPARABLE, ids=_tid)
 def test_conv_transpose2d_gradients_match_torch(case):
     x, w, b = _arrays(case, np.float64, seed=7)
     N, C_in, H, W, C_out, G, KH, KW, s, p, op, d = case
-    if isinstance(_pair(p)[0], tuple) or N == 0:
-        pytest.skip("torch has no asymmetric padding / empty-batch gradient to compare")
     X, Wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
     y = F.conv_transpose2d(X, Wt, None, s, p, op, G, d)
     gy = np.random.default_rng(8).standard_normal(y.shape)
