@@ -8,7 +8,7 @@ NaN propagates as in torch: relu(NaN), clamp(NaN, ...) and a clamp with a NaN bo
 """
 import numbers
 
-# codes shared with gconv_params.h (enum gconv_activation)
+# codes shared with src/common/problem.h (enum gconv_activation)
 ACTIVATION_CODES = {None: 0, "relu": 1, "relu6": 2, "leaky_relu": 3, "clamp": 4, "sigmoid": 5,
                     "tanh": 6, "silu": 7, "hardswish": 8}
 SIMPLE = ("relu", "relu6", "sigmoid", "tanh", "silu", "hardswish")

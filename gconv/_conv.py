@@ -550,5 +550,38 @@ class Conv2d:
         return _execute(cp, as_float_array(input, "input"), self._weight, self._bias,
                         residual, out, packed)
 
+    def plan(self, input_shape, *, dtype=None, layout: Layout = "NCHW",
+             algorithm: Algorithm = "auto") -> "PathReport":
+        """How a call on an input of ``input_shape`` runs, without running it: the
+        implementation, the path its planner chose and why, the ISA and the threads (the
+        same CallPlan the call would use, from the plan cache)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        stand_in = np.broadcast_to(np.zeros((), dtype), tuple(input_shape))  # shape only
+        cp = _call_plan(stand_in, self._weight, self._bias, self.stride, self.padding,
+                        self.dilation, self.groups, self.activation, self.padding_mode,
+                        layout, algorithm, signature=self._signature)
+        return PathReport.of(cp)
+
     def __repr__(self):
         return f"Conv2d({conv_layer_args(self)})"
+
+
+@dataclasses.dataclass(frozen=True)
+class PathReport:
+    """What runs a call: the implementation (gconv/_dispatch.py), the path its planner chose
+    inside it (src/<kind>/report.h) and the reason, with the numbers that decided."""
+    implementation: str
+    path: str
+    reason: str
+    isa: str
+    threads: int
+
+    @classmethod
+    def of(cls, cp):
+        kp = cp.kernel_plan
+        if kp is None:                  # the NumPy reference
+            return cls(cp.impl.name, cp.impl.name, cp.impl.summary, "numpy", 1)
+        return cls(cp.impl.name, kp.path, kp.path_reason, _isa.ISA_NAMES[kp.isa], kp.n_threads)
+
+    def __str__(self):
+        return f"{self.path} ({self.isa}, {self.threads} thread(s)): {self.reason}"

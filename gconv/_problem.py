@@ -75,14 +75,6 @@ class ConvProblem:
     def is_pointwise(self):
         return (self.KH, self.KW) == (1, 1) and self.stride == (1, 1) and not any(self.padding)
 
-    def kernel_dims(self):
-        """The 16 integers the compiled planner takes (see gconv_params.h)."""
-        sh, sw = self.stride
-        dh, dw = self.dilation
-        pt, _, pl, _ = self.padding
-        return (self.N, self.C_in, self.H, self.W, self.C_out, self.groups, self.KH, self.KW,
-                sh, sw, dh, dw, pt, pl, self.OH, self.OW)
-
     def __str__(self):
         sh, sw = self.stride
         dh, dw = self.dilation

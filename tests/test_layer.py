@@ -480,3 +480,22 @@ def test_repr_names_padding_string_and_mode():
     r = repr(gconv.Conv2d(8, 4, 3, padding="same", padding_mode="reflect"))
     assert r.startswith("Conv2d(8, 4, kernel_size=(3, 3)")
     assert "same" in r and "reflect" in r
+
+
+def test_plan_names_the_path_a_call_takes_and_why():
+    layer = gconv.Conv2d(672, 672, 3, padding=1, groups=672, rng=0)
+    report = layer.plan((1, 672, 14, 14))
+    assert report.implementation == "depthwise"
+    assert report.path.startswith("depthwise / lanes mode, 3x3 unrolled")
+    assert "14x14 plane" in report.reason and "672 channels" in report.reason
+    x = np.zeros((1, 672, 14, 14), np.float32)
+    layer(x)
+    layer(x)
+    assert layer._lean.plan.path == report.path      # the plan the call ran
+    assert str(report).startswith(report.path)
+    small = layer.plan((1, 672, 56, 56))
+    assert "lanes" not in small.path                 # a large plane: another mode
+    ref = gconv.Conv2d(4, 8, 1).plan((1, 4, 5, 5), algorithm="reference")
+    assert (ref.implementation, ref.isa) == ("reference", "numpy")
+    with pytest.raises(ValueError, match="expected input"):
+        layer.plan((1, 3, 14, 14))
