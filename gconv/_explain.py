@@ -246,7 +246,6 @@ class Explanation:
         return "\n".join(lines)
 
     def _connection_lines(self):
-        G = self.groups
         lines = ["  which input channels feed each output channel:"]
         if self.out_channels <= TEXT_CHANNEL_LIMIT:   # else the block matrix below says it
             width = len(str(self.out_channels - 1))
