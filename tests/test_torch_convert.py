@@ -371,3 +371,29 @@ def test_bench_networks_with_the_kernel_epilogue(name):
         expected = model(x)
         got = converted(x)
     assert (got - expected).abs().max().item() <= 1e-3 * expected.abs().max().item()
+
+
+def test_a_region_with_several_outputs_and_channels_last_inputs():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.a = nn.Conv2d(8, 4, 1)
+            self.b = nn.Conv2d(8, 6, 3, padding=1, groups=2)
+
+        def forward(self, x):
+            y = F.relu(self.stem(x))
+            return self.a(y).mean(), torch.sigmoid(self.b(y)), y.sum()
+
+    torch.manual_seed(8)
+    model = TwoHeads().eval()
+    converted, report = gtorch.convert(model, report=True)
+    # stem and a in one region with two outputs (y, a(y)); .mean() comes next in the graph
+    assert report.regions == [2, 1]
+    x = torch.randn(2, 3, 7, 5)
+    with torch.no_grad():
+        expected = model(x)
+        for given in (x, x.contiguous(memory_format=torch.channels_last)):
+            got = converted(given)
+            for g, e in zip(got, expected):
+                torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
