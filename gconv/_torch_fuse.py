@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._conv import Conv2d
-from ._conv1d import Conv1d
+from ._conv1d import _padding_1d, _padding_2d
 from ._reference import apply_activation
 from . import _activation
 
@@ -153,7 +153,7 @@ def fold_batchnorm(weight, bias, bn):
     """(weight, bias) of conv -> BatchNorm in eval mode, computed in float64, returned in
     the weight's dtype."""
     dtype = weight.dtype
-    w = weight.detach().to(torch.float64)
+    w = weight.detach().to(torch.float64, copy=True)
     b = (torch.zeros(w.shape[0], dtype=torch.float64) if bias is None
          else bias.detach().to(torch.float64))
     mean = bn.running_mean.detach().to(torch.float64)
@@ -163,7 +163,7 @@ def fold_batchnorm(weight, bias, bn):
     beta = (bn.bias.detach().to(torch.float64) if bn.bias is not None
             else torch.zeros_like(mean))
     scale = gamma / torch.sqrt(var + bn.eps)
-    w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
+    w.mul_(scale.reshape(-1, *([1] * (w.dim() - 1))))      # w is a float64 copy
     b = (b - mean) * scale + beta
     return w.to(dtype), b.to(dtype)
 
@@ -193,6 +193,27 @@ _INPLACE_ACTIVATIONS = {
 EPILOGUES = ("inplace", "kernel")
 
 
+class _Conv2d(Conv2d):
+    """A gconv.Conv2d whose weights are set right after construction: no random draw."""
+
+    def reset_parameters(self, rng=None):
+        pass
+
+
+def _layer_2d(conv, dtype, bias, activation):
+    """A gconv 2-D layer for ``conv`` (a 1-D conv as kernel (1, k) on H = 1, as
+    gconv.Conv1d does, called here on views without Conv1d's per-call checks)."""
+    if type(conv) is nn.Conv2d:
+        return _Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                       stride=conv.stride, padding=conv.padding, dilation=conv.dilation,
+                       groups=conv.groups, bias=bias, padding_mode=conv.padding_mode,
+                       dtype=dtype, activation=activation)
+    return _Conv2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]),
+                   stride=(1, conv.stride[0]), padding=_padding_2d(_padding_1d(conv.padding)),
+                   dilation=(1, conv.dilation[0]), groups=conv.groups, bias=bias,
+                   padding_mode=conv.padding_mode, dtype=dtype, activation=activation)
+
+
 class FusedConv:
     """One gconv layer with its epilogue: conv (+ folded BN) (+ residual) (+ activation).
 
@@ -206,22 +227,29 @@ class FusedConv:
             raise ValueError(f"epilogue must be one of {EPILOGUES}, got {epilogue!r}")
         self.kind = _CONVS[type(conv)]
         self.epilogue = epilogue
-        cls = Conv2d if self.kind == 2 else Conv1d
-        self.config = dict(in_channels=conv.in_channels, out_channels=conv.out_channels,
-                           kernel_size=conv.kernel_size, stride=conv.stride,
-                           padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-                           padding_mode=conv.padding_mode, dtype=_DTYPES[weight.dtype])
         self.activation = _activation.parse_activation(activation)
         self._act_fn = _INPLACE_ACTIVATIONS.get(self.activation.name)
-        self.layer = cls(bias=bias is not None, rng=0,
-                         activation=activation if epilogue == "kernel" else None,
-                         **self.config)
-        self.layer.weight = weight.detach().cpu().numpy()
+        dtype = _DTYPES[weight.dtype]
+        self.layer = _layer_2d(conv, dtype, bias is not None,
+                               activation if epilogue == "kernel" else None)
+        w = weight.detach().cpu().numpy()
+        self.layer.weight = w if self.kind == 2 else w[:, :, None, :]
         if bias is not None:
             self.layer.bias = bias.detach().cpu().numpy()
         self._plain = None
 
     def __call__(self, x, residual=None):
+        if self.kind == 1:                  # (N, C, L) <-> (N, C, 1, L): views
+            y = self._call2d(x[..., None, :],
+                             None if residual is None else self._as_4d(residual))
+            return y[..., 0, :]
+        return self._call2d(x, residual)
+
+    @staticmethod
+    def _as_4d(r):
+        return r[..., None, :] if r.ndim >= 2 else r
+
+    def _call2d(self, x, residual):
         if self.epilogue == "kernel":
             if residual is None:
                 return self.layer(x)
@@ -246,8 +274,11 @@ class FusedConv:
 
     def _unfused(self, x, residual):
         if self._plain is None:
-            cls = Conv2d if self.kind == 2 else Conv1d
-            plain = cls(bias=self.layer.bias is not None, rng=0, **self.config)
+            L = self.layer
+            plain = _Conv2d(L.in_channels, L.out_channels, L.kernel_size, stride=L.stride,
+                            padding=L.padding, dilation=L.dilation, groups=L.groups,
+                            bias=L.bias is not None, padding_mode=L.padding_mode,
+                            dtype=L.dtype)
             plain.weight = self.layer.weight
             plain.bias = self.layer.bias
             self._plain = plain
@@ -300,6 +331,13 @@ class GconvRegion(nn.Module):
 
     def extra_repr(self):
         return f"{len(self.steps)} gconv layers: {', '.join(self.names)}"
+
+    def __deepcopy__(self, memo):
+        # the steps (gconv layers with packed weights) are not changed after convert:
+        # copies of a converted model share them
+        new = GconvRegion(self.steps, self.n_inputs, self.outputs, self.names)
+        new.train(self.training)
+        return new
 
 
 # -- the report --------------------------------------------------------------------------
@@ -511,8 +549,7 @@ def _count_torch_ops(gm, report):
             report.torch_ops[name] += 1
 
 
-def _trace_and_fuse(module, report, prefix, fuse, epilogue):
-    gm = torch.fx.symbolic_trace(module)
+def _fuse_traced(gm, report, prefix, fuse, epilogue):
     fused_nodes = _fuse_graph(gm, report, prefix, fuse, epilogue)
     _make_regions(gm, fused_nodes, report, prefix)
     gm.graph.lint()
@@ -522,9 +559,13 @@ def _trace_and_fuse(module, report, prefix, fuse, epilogue):
     return gm
 
 
+def _why(e):
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+
+
 def convert_module(module, report, prefix, fuse, wrap, epilogue):
-    """``module`` traced and fused, or (where tracing fails) its children converted one by
-    one; ``wrap`` swaps a bare conv for a gconv-backed module."""
+    """``module`` (the caller's to change) traced and fused, or (where tracing fails) its
+    children converted one by one; ``wrap`` swaps a bare conv for a gconv-backed module."""
     if type(module) in _CONVS:
         why = _convertible(module)
         if why is None:
@@ -539,9 +580,11 @@ def convert_module(module, report, prefix, fuse, wrap, epilogue):
         report.torch_ops[type(module).__name__] += 1
         return module
     try:
-        return _trace_and_fuse(module, report, prefix, fuse, epilogue)
+        gm = torch.fx.symbolic_trace(module)
     except Exception as e:       # noqa: BLE001 - any tracing failure: fall back, say why
-        report.untraced[prefix] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        report.untraced[prefix] = _why(e)
+    else:
+        return _fuse_traced(gm, report, prefix, fuse, epilogue)
     for name, child in list(module.named_children()):
         path = f"{prefix}.{name}" if prefix else name
         new = convert_module(child, report, path, fuse, wrap, epilogue)
@@ -550,25 +593,50 @@ def convert_module(module, report, prefix, fuse, wrap, epilogue):
     return module
 
 
+def _trace_in_eval_mode(model):
+    """torch.fx's trace of ``model`` in eval mode (its modes restored after), or None."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        return torch.fx.symbolic_trace(model)
+    except Exception:            # noqa: BLE001 - convert_module says why
+        return None
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
 def convert_model(model, example_input, fuse, wrap, inplace, epilogue="inplace"):
     if epilogue not in EPILOGUES:
         raise ValueError(f"epilogue must be one of {EPILOGUES}, got {epilogue!r}")
     report = ConvertReport()
     report.epilogue = epilogue
-    original = model
-    if not inplace:
-        model = copy.deepcopy(model)
-    model.eval()
-    converted = convert_module(model, report, "", fuse, wrap, epilogue)
+    gm = None
+    if type(model) not in _CONVS and list(model.children()):
+        gm = _trace_in_eval_mode(model)
+    if gm is not None:
+        # the trace shares the model's modules; fusion only reads them, and the copy below
+        # takes the few left in the graph (the gconv regions are shared, never changed)
+        converted = _fuse_traced(gm, report, "", fuse, epilogue)
+        if not inplace:
+            converted = copy.deepcopy(converted)
+    else:
+        work = model if inplace else copy.deepcopy(model)
+        work.eval()
+        converted = convert_module(work, report, "", fuse, wrap, epilogue)
     converted.eval()
     if example_input is not None:
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
         with torch.inference_mode():
             got = converted(*inputs)     # packs the weights: the next call is a steady one
-            if original is not model:
-                was_training = original.training
-                expected = original.eval()(*inputs)
-                original.train(was_training)
+            if not inplace:
+                modes = [(m, m.training) for m in model.modules()]
+                model.eval()
+                try:
+                    expected = model(*inputs)
+                finally:
+                    for m, training in modes:
+                        m.training = training
                 if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
                     report.max_abs_error = float((got.double() - expected.double())
                                                  .abs().max())

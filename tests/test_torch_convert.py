@@ -397,3 +397,27 @@ def test_a_region_with_several_outputs_and_channels_last_inputs():
             got = converted(given)
             for g, e in zip(got, expected):
                 torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-4)
+
+
+def test_the_copy_shares_no_torch_module_with_the_original_and_traces_in_eval_mode():
+    class TrainOnly(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            y = self.conv(x)
+            if self.training:                       # fx sees the eval branch only
+                y = y * 100.0
+            return self.fc(y.mean([2, 3]))
+
+    model = TrainOnly().train()
+    converted = gtorch.convert(model)
+    assert model.training and model.fc.training
+    assert converted.fc is not model.fc
+    x = torch.randn(1, 3, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(converted(x), model.eval()(x), rtol=1e-4, atol=1e-5)
+        model.fc.weight.add_(1.0)                   # the copy does not follow
+        assert not torch.allclose(converted(x), model(x))
