@@ -8,7 +8,10 @@ the ops after it that gconv's fused epilogue computes become one gconv layer:
 
 out = act(conv + bias + residual) with act one of ReLU, ReLU6, Hardtanh (a clamp), SiLU,
 Sigmoid, Tanh, Hardswish, LeakyReLU (modules, functionals or tensor methods). An op is
-fused only when the value before it has no other user. Runs of consecutive gconv layers
+fused only when the value before it has no other user. Where the add and the activation
+run is the epilogue option: "inplace" (default) in place on gconv's output array with
+torch's in-place ops, "kernel" in gconv's fused epilogue (a scalar loop in the current C
+kernels, slower than the in-place ops on large outputs). Runs of consecutive gconv layers
 in the graph become one region (GconvRegion): its inputs go from torch to NumPy once
 (zero-copy), its layers pass NumPy arrays to each other, and its outputs go back to
 torch once (zero-copy). Every other op stays as it was, run by torch.
@@ -31,7 +34,6 @@ from torch import nn
 
 from ._conv import Conv2d
 from ._conv1d import _padding_1d, _padding_2d
-from ._reference import apply_activation
 from . import _activation
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}

@@ -6,7 +6,6 @@ Tolerance for whole networks: max |converted - original| <= 1e-3 * max |original
 measured at most ~2e-4 on these seeds, EfficientNet-B0's random weights giving outputs of
 ~7e3). Single fused layers: torch.testing.assert_close's float32 defaults scaled by 10.
 """
-import operator
 
 import numpy as np
 import pytest
