@@ -247,6 +247,15 @@ class FusedConv:
             return y[..., 0, :]
         return self._call2d(x, residual)
 
+    def __getstate__(self):                 # the in-place op is a lambda: found again
+        state = self.__dict__.copy()
+        state["_act_fn"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._act_fn = _INPLACE_ACTIVATIONS.get(self.activation.name)
+
     @staticmethod
     def _as_4d(r):
         return r[..., None, :] if r.ndim >= 2 else r
@@ -372,7 +381,7 @@ class ConvertReport:
     def __str__(self):
         c = self.counts()
         lines = [f"gconv.torch.convert: {c['conv']} convolutions run by gconv in "
-                 f"{len(self.regions)} regions (layers per region: "
+                 f"{len(self.regions)} region(s) (layers per region: "
                  f"{', '.join(map(str, self.regions)) or '-'})",
                  f"  fused into them: {c['batchnorm']} BatchNorms, {c['residual']} residual "
                  f"adds, {c['activation']} activations (epilogue={self.epilogue!r})"]

@@ -324,7 +324,7 @@ def test_the_report_says_what_was_fused_and_what_was_not():
     converted, report = gtorch.convert(model, x, report=True)
     assert converted.gconv_report is report
     text = str(report)
-    assert "62 convolutions run by gconv" in text
+    assert "62 convolutions run by gconv in 17 region(s)" in text
     assert "Hardsigmoid x8" in text and "Linear x2" in text
     assert "[region 0] features.0.0 + features.0.1 -> hardswish" in text
     assert report.max_abs_error is not None and report.max_abs_error < 1e-3 * \
@@ -420,3 +420,16 @@ def test_the_copy_shares_no_torch_module_with_the_original_and_traces_in_eval_mo
         torch.testing.assert_close(converted(x), model.eval()(x), rtol=1e-4, atol=1e-5)
         model.fc.weight.add_(1.0)                   # the copy does not follow
         assert not torch.allclose(converted(x), model(x))
+
+
+def test_a_converted_model_pickles():
+    import io
+    model = networks.build("tcn1d")
+    x = networks.example_input("tcn1d", 1, small=True)
+    converted = gtorch.convert(model, x)
+    buffer = io.BytesIO()
+    torch.save(converted, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x), converted(x))
