@@ -192,6 +192,15 @@ _INPLACE_ACTIVATIONS = {
     "silu": lambda t, a: F.silu(t, inplace=True),
     "hardswish": lambda t, a: F.hardswish(t, inplace=True),
 }
+# The add, relu, relu6 and clamp in place with NumPy (one thread, as fast as torch's op on
+# one): torch's ops on large outputs would wake torch's own OpenMP pool between two gconv
+# kernels, whose threads then spin against gconv's (the layer bench measured such
+# spinning costing the next library ~1.5x at 2 threads). The others by torch in place.
+_NUMPY_ACTIVATIONS = {
+    "relu": lambda y, a: np.maximum(y, 0, out=y),
+    "relu6": lambda y, a: np.clip(y, 0, 6, out=y),
+    "clamp": lambda y, a: np.clip(y, a.lo, a.hi, out=y),
+}
 EPILOGUES = ("inplace", "kernel")
 
 
@@ -230,7 +239,7 @@ class FusedConv:
         self.kind = _CONVS[type(conv)]
         self.epilogue = epilogue
         self.activation = _activation.parse_activation(activation)
-        self._act_fn = _INPLACE_ACTIVATIONS.get(self.activation.name)
+        self._bind_ops()
         dtype = _DTYPES[weight.dtype]
         self.layer = _layer_2d(conv, dtype, bias is not None,
                                activation if epilogue == "kernel" else None)
@@ -247,14 +256,20 @@ class FusedConv:
             return y[..., 0, :]
         return self._call2d(x, residual)
 
-    def __getstate__(self):                 # the in-place op is a lambda: found again
+    def _bind_ops(self):
+        a = self.activation
+        self._act_fn = _INPLACE_ACTIVATIONS.get(a.name)
+        self._np_act = (_NUMPY_ACTIVATIONS.get(a.name) if a.lo == a.lo and a.hi == a.hi
+                        else None)           # a NaN clamp bound: torch's rule, by torch
+
+    def __getstate__(self):                 # the in-place ops are lambdas: bound again
         state = self.__dict__.copy()
-        state["_act_fn"] = None
+        state["_act_fn"] = state["_np_act"] = None
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._act_fn = _INPLACE_ACTIVATIONS.get(self.activation.name)
+        self._bind_ops()
 
     @staticmethod
     def _as_4d(r):
@@ -270,18 +285,17 @@ class FusedConv:
                 # a residual that broadcasts (or of another dtype): torch's add, then the act
                 return self._unfused(x, residual)
         y = self.layer(x)
-        if residual is None and self._act_fn is None:
-            return y
-        t = torch.from_numpy(y)
         if residual is not None:
-            r = torch.from_numpy(residual)
-            if r.shape == t.shape and r.dtype == t.dtype:
-                t.add_(r)
+            if (type(residual) is np.ndarray and residual.shape == y.shape
+                    and residual.dtype == y.dtype):
+                np.add(y, residual, out=y)
             else:                            # broadcasting or promoting: torch's add
-                t = t + r
-        if self._act_fn is not None:
-            self._act_fn(t, self.activation)
-        return t.numpy()
+                y = (torch.from_numpy(y) + torch.from_numpy(residual)).numpy()
+        if self._np_act is not None:
+            self._np_act(y, self.activation)
+        elif self._act_fn is not None:
+            self._act_fn(torch.from_numpy(y), self.activation)
+        return y
 
     def _unfused(self, x, residual):
         if self._plain is None:
