@@ -9,8 +9,8 @@ the ops after it that gconv's fused epilogue computes become one gconv layer:
 out = act(conv + bias + residual) with act one of ReLU, ReLU6, Hardtanh (a clamp), SiLU,
 Sigmoid, Tanh, Hardswish, LeakyReLU (modules, functionals or tensor methods). An op is
 fused only when the value before it has no other user. Where the add and the activation
-run is the epilogue option: "inplace" (default) in place on gconv's output array with
-torch's in-place ops, "kernel" in gconv's fused epilogue (a scalar loop in the current C
+run is the epilogue option: "inplace" (default) in place on gconv's output array (NumPy
+for the add, relu, relu6, clamp; torch's in-place ops for the others), "kernel" in gconv's fused epilogue (a scalar loop in the current C
 kernels, slower than the in-place ops on large outputs). Runs of consecutive gconv layers
 in the graph become one region (GconvRegion): its inputs go from torch to NumPy once
 (zero-copy), its layers pass NumPy arrays to each other, and its outputs go back to
@@ -230,8 +230,8 @@ class FusedConv:
 
     epilogue="kernel": the residual add and the activation run in gconv's fused epilogue.
     epilogue="inplace": gconv computes conv + bias; the residual add and the activation
-    then run in place on gconv's output array (no copy, no new memory) with torch's
-    vectorized in-place ops."""
+    then run in place on gconv's output array (no copy, no new memory): NumPy's add,
+    maximum and clip, torch's in-place ops for the other activations."""
 
     def __init__(self, conv, weight, bias, activation, epilogue="inplace"):
         if epilogue not in EPILOGUES:
