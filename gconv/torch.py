@@ -3,8 +3,8 @@
     import gconv.torch
     layer = gconv.torch.from_torch(torch_conv)      # a gconv.Conv2d / Conv1d /
                                                     # ConvTranspose2d / 1d, same weights
-    model = gconv.torch.convert(model)              # nn.Conv1d/2d, nn.ConvTranspose1d/2d
-                                                    # run by gconv, inference and training
+    model = gconv.torch.convert(model.eval())       # fused, run by gconv (inference)
+    model = gconv.torch.convert(model.train())      # conv layers swapped (training too)
     print(gconv.torch.cross_check(torch_conv, x))   # torch's output against gconv's
 
 An optional extra (``pip install "gconv[torch]"``); ``import gconv`` never imports it.
@@ -34,14 +34,17 @@ from torch.autograd.function import once_differentiable
 
 from . import _check
 from . import grad as _grad
+from . import _torch_fuse
 from ._conv import Conv2d, conv2d, conv_layer_args
 from ._conv1d import Conv1d, _padding_1d, _resolve_pads, conv1d
+from ._torch_fuse import ConvertReport
 from ._transpose import (ConvTranspose1d, ConvTranspose2d, conv_transpose1d, conv_transpose2d,
                          output_padding_for)
 from ._validation import normalize_padding
 
 __all__ = ["from_torch", "convert", "cross_check", "CrossCheckReport", "GconvConv1d",
-           "GconvConv2d", "GconvConvTranspose1d", "GconvConvTranspose2d", "GconvFunction"]
+           "GconvConv2d", "GconvConvTranspose1d", "GconvConvTranspose2d", "GconvFunction",
+           "ConvertReport"]
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
@@ -344,17 +347,52 @@ def _wrap(module):
     return _WRAPPERS[_conv_kind(module)](module)
 
 
-def convert(model, *, inplace=False):
-    """Return ``model`` with every ``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose2d`` /
-    ``nn.ConvTranspose1d`` (at any depth) replaced by a gconv-backed module (GconvConv2d,
-    GconvConv1d, GconvConvTranspose2d, GconvConvTranspose1d) holding the same weight and
-    bias Parameters; all other modules are left as they are. By default the model is
-    deep-copied first (``inplace=True`` edits it: an optimizer made on the original's
-    parameters keeps working). Converted layers run in .eval() and .train() mode, under
-    torch.no_grad() / inference_mode (gconv's layers, weights packed once) and under
-    autograd (GconvFunction: the backward pass by gconv.grad)."""
+def convert(model, example_input=None, *, fuse=None, report=False, inplace=False,
+            epilogue="inplace"):
+    """``model`` with its convolutions run by gconv: fused for inference, or swapped layer
+    by layer for training.
+
+    ``fuse=None`` (the default) fuses a model in eval mode and swaps the layers of a model
+    in train mode: folding BatchNorm into the weights is right only with eval statistics.
+
+    ``fuse=True``: the model is traced with torch.fx; each nn.Conv1d / nn.Conv2d is fused
+    with the ops after it that gconv's epilogue computes -- a BatchNorm (its eval statistics
+    folded into the weights and bias, in float64), a residual add and an activation (ReLU,
+    ReLU6, Hardtanh, SiLU, Sigmoid, Tanh, Hardswish, LeakyReLU) -- and runs of consecutive
+    gconv layers pass NumPy arrays to each other, converting from and to torch tensors
+    (zero-copy) only at their borders. Every other op is left to torch. Where torch.fx
+    cannot trace a module, its children are converted one by one (the report says which and
+    why). The result is a frozen inference copy: its weights are packed for gconv; it does
+    not follow later changes to ``model``'s parameters, and refuses .train() and autograd.
+
+    ``fuse=False``: every nn.Conv2d / nn.Conv1d / nn.ConvTranspose2d / nn.ConvTranspose1d
+    (at any depth) is replaced by a gconv-backed module (GconvConv2d, GconvConv1d,
+    GconvConvTranspose2d, GconvConvTranspose1d) holding the same weight and bias
+    Parameters; all other modules are left as they are. Converted layers run in .eval() and
+    .train() mode, under torch.no_grad() / inference_mode (gconv's layers, weights packed
+    once) and under autograd (GconvFunction: the backward pass by gconv.grad); an optimizer
+    made on the model's parameters keeps working with ``inplace=True``.
+
+    ``epilogue`` (fused): where a fused residual add and activation run. "inplace" (the
+    default): gconv computes conv + bias, then the add and the activation run in place on
+    gconv's output array (NumPy for the add, relu, relu6 and clamp, torch's in-place ops for
+    the others). "kernel": in gconv's fused epilogue, out = act(conv + bias + residual) in
+    one pass.
+
+    ``example_input`` (a tensor or a tuple of them; fused): run once at the end, so the
+    weights are packed before the first real call, and compared with ``model``'s output
+    (``report.max_abs_error``). ``report=True`` returns ``(converted, report)``, a
+    ConvertReport whose str() says what was fused and what was left to torch (also kept as
+    ``converted.gconv_report``). By default the model is deep-copied first (``inplace=True``
+    edits it)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"convert takes a torch.nn.Module, got {type(model).__name__}")
+    if fuse is None:
+        fuse = not model.training
+    if fuse:
+        converted, rep = _torch_fuse.convert_model(model, example_input, fuse, _wrap, inplace,
+                                                  epilogue)
+        return (converted, rep) if report else converted
     if not inplace:
         model = copy.deepcopy(model)
     if isinstance(model, _CONVERTIBLE):

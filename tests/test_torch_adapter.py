@@ -180,9 +180,9 @@ def conv_modules(model):
     return [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
 
 
-def test_convert_replaces_every_conv_and_keeps_the_rest():
+def test_convert_without_fusion_replaces_every_conv_and_keeps_the_rest():
     model = make_model()
-    converted = gtorch.convert(model)
+    converted = gtorch.convert(model, fuse=False)
     assert converted is not model
     assert conv_modules(converted) == []
     assert len(conv_modules(model)) == 5                     # the original is untouched
@@ -203,7 +203,7 @@ def test_convert_replaces_every_conv_and_keeps_the_rest():
 
 def test_convert_inplace_and_a_bare_conv():
     model = make_model()
-    assert gtorch.convert(model, inplace=True) is model
+    assert gtorch.convert(model, inplace=True, fuse=False) is model
     assert conv_modules(model) == []
     bare = nn.Conv2d(4, 8, 3, groups=2)
     wrapped = gtorch.convert(bare)
@@ -253,7 +253,7 @@ def test_converted_model_trains_and_runs_under_autograd():
     """Formerly refused (gconv had no backward pass): train mode and autograd now work and
     give torch's gradients (tests/test_grad.py checks them in depth)."""
     model = make_model()
-    converted = gtorch.convert(model)
+    converted = gtorch.convert(model, fuse=False)
     x = torch.randn(2, 3, 6, 6)
     model.train()
     converted.train()
@@ -279,14 +279,14 @@ def test_converted_layer_refuses_other_devices_and_dtypes():
         with pytest.raises(TypeError, match="float16"):
             layer(torch.zeros(1, 4, 5, 5, dtype=torch.float16))
     with pytest.raises(TypeError, match="cannot convert"):
-        gtorch.convert(nn.Sequential(nn.Conv2d(4, 4, 3, dtype=torch.float16)))
+        gtorch.convert(nn.Sequential(nn.Conv2d(4, 4, 3, dtype=torch.float16)), fuse=False)
 
 
 def test_converted_layer_follows_new_weights_and_dtype():
     torch.manual_seed(4)
     model = nn.Sequential(nn.Conv2d(4, 8, 3, groups=2), nn.ReLU(),
                           nn.Conv2d(8, 8, 1, groups=8)).eval()
-    converted = gtorch.convert(model).eval()
+    converted = gtorch.convert(model, fuse=False).eval()
     x = torch.randn(2, 4, 7, 7)
     with torch.no_grad():
         before = converted(x)

@@ -242,6 +242,15 @@ def add_arguments(b):
                         "in a file path/to/file.py) returns (model, example_input); prints a "
                         "row per distinct shape and the model's total convolution time per "
                         "library. Example: bench/models/tiny_mobilenet.py:make")
+    b.add_argument("--networks", metavar="A,B", nargs="?", const="all",
+                   help="time whole networks end to end instead (gconv/bench/networks.py, "
+                        "needs torch): torch eager, gconv.torch.convert, onnxruntime and "
+                        "OpenVINO (from torch.onnx.export), at --batches and --threads. "
+                        "Names (default all): mobilenet_v2, mobilenet_v3_large, "
+                        "efficientnet_b0, resnext50_32x4d, regnet_y_400mf, convnext_tiny, "
+                        "shufflenet_v2, tcn1d")
+    b.add_argument("--batches", metavar="1,8", type=lambda s: parse_int_list(s, "--batches"),
+                   help="batch sizes for --networks (default 1,8)")
     b.add_argument("--threads", metavar="1,2", type=lambda s: parse_int_list(s, "--threads"),
                    help="comma-separated thread counts (default: 1 and gconv.get_num_threads())")
     b.add_argument("--repeat", metavar="R", type=positive_int,
@@ -292,6 +301,10 @@ def _layers_to_time(args, parser):
 def cmd_bench(args, parser):
     """Run ``gconv bench``: print the table, write --json and --plot; exit status 1 on a
     mismatch (``parser`` reports usage errors)."""
+    if args.networks is not None:
+        return cmd_networks(args, parser)
+    if args.batches is not None:
+        parser.error("--batches goes with --networks")
     layers, source = _layers_to_time(args, parser)
     threads = args.threads or list(dict.fromkeys([1, gconv.get_num_threads()]))
     if args.peers is None:
@@ -324,5 +337,56 @@ def cmd_bench(args, parser):
         print(f"wrote {args.json}")
     if args.plot:
         write_plot(report, args.plot)
+        print(f"wrote {args.plot}")
+    return 0 if all(r["outputs_match"] for r in report["results"]) else 1
+
+
+def cmd_networks(args, parser):
+    """``gconv bench --networks``: whole networks (gconv/bench/network_bench.py)."""
+    others = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
+                             ("--model", args.model)) if v is not None]
+    if others:
+        parser.error(f"--networks and {' and '.join(others)} exclude each other")
+    if not _peers.peer_available("torch"):
+        parser.error(f"--networks needs torch: {_peers.INSTALL_HINT['torch']}")
+    from . import networks as _networks
+    from .network_bench import format_networks_table, run_networks, write_networks_plot
+    if args.networks == "all":
+        names = list(_networks.NETWORKS)
+    else:
+        names = [n.strip() for n in args.networks.split(",") if n.strip()]
+        unknown = [n for n in names if n not in _networks.NETWORKS]
+        if unknown or not names:
+            parser.error(f"unknown network(s) {', '.join(unknown) or '(none)'}: choose from "
+                         f"{', '.join(_networks.NETWORKS)}")
+    batches = args.batches or [1, 8]
+    threads = args.threads or list(dict.fromkeys([1, 2]))
+    if args.peers is None:
+        peers = ["onnxruntime", "openvino"]
+    else:
+        peers = [p.strip() for p in args.peers.split(",")
+                 if p.strip() and p.strip() not in ("none", "torch")]
+        for p in peers:
+            if p not in _peers.PEERS:
+                parser.error(f"unknown peer {p!r}: choose from onnxruntime, openvino, 'none'")
+    if args.plot and not have_matplotlib():
+        print("gconv bench: --plot needs matplotlib, which is not installed: "
+              "pip install matplotlib", file=sys.stderr)
+        return 2
+    bar = ProgressBar(len(names) * len(batches) * len(threads), "networks",
+                      enabled=None if args.progress is None else args.progress)
+    try:
+        report = run_networks(names, batches, threads, peers,
+                              "quick" if args.quick else "full", rounds=args.repeat,
+                              min_sample_s=args.min_time, progress=bar.update)
+    finally:
+        bar.close()
+    print(format_networks_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.json}")
+    if args.plot:
+        write_networks_plot(report, args.plot)
         print(f"wrote {args.plot}")
     return 0 if all(r["outputs_match"] for r in report["results"]) else 1

@@ -22,7 +22,10 @@ INSTALL_HINT = {"torch": "pip install torch==2.13.0",
 def make_runner(library, layer, inputs, threads):
     """A runner of ``layer`` in ``library`` ("gconv" or one of PEERS), in this process,
     with ``threads`` threads where the library takes them per session (onnxruntime,
-    OpenVINO; gconv and torch follow PeerThreads)."""
+    OpenVINO; gconv and torch follow PeerThreads). A whole network
+    (network_bench.NetworkCase) makes its own runners."""
+    if hasattr(layer, "network_runner"):
+        return layer.network_runner(library, inputs, threads)
     if library == "gconv":
         return gconv_runner(layer, inputs)
     if library == "torch":

@@ -1,0 +1,249 @@
+"""``gconv bench --networks``: whole networks (gconv/bench/networks.py) end to end, at each
+batch size and thread count, in torch eager, gconv.torch.convert (fused), onnxruntime and
+OpenVINO (both from a torch.onnx.export of the same model; skipped with the reason when not
+installed).
+
+torch and the converted model run in the bench's process; onnxruntime and OpenVINO in a
+child process each (gconv/bench/peer_process.py), frozen while another library is timed,
+as the layer bench does. The libraries are interleaved within each round
+(gconv/bench/timing.py). Every output is checked against torch's (NETWORK_RTOL of the
+output's largest magnitude).
+"""
+import os
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+from . import peers as _peers
+from .machine import machine_info
+from .peer_process import PeerProcess
+from .timing import sample_stats, time_interleaved
+
+LIBRARIES = ("torch", "convert", "onnxruntime", "openvino")
+# |library - torch| <= NETWORK_RTOL * max |torch|, float32 through a whole network
+NETWORK_RTOL = 1e-3
+MODES = {
+    "quick": dict(rounds=3, min_sample_s=0.05, budget_s=2.0),
+    "full": dict(rounds=9, min_sample_s=0.3, budget_s=20.0),
+}
+
+
+class NetworkCase:
+    """One (network, batch) to time: picklable, so a peer's child process can build its
+    session from the exported ONNX file (peers.make_runner hands it this object)."""
+
+    def __init__(self, name, batch, onnx_path):
+        self.name, self.batch, self.onnx_path = name, batch, onnx_path
+
+    def network_runner(self, library, inputs, threads):
+        (x,) = inputs
+        if library == "onnxruntime":
+            import onnxruntime as ort
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = ort.InferenceSession(self.onnx_path, options,
+                                           providers=["CPUExecutionProvider"])
+            feeds = {session.get_inputs()[0].name: x}
+            return lambda: session.run(None, feeds)[0]
+        if library == "openvino":
+            import openvino as ov
+            core = ov.Core()
+            compiled = core.compile_model(core.read_model(self.onnx_path), "CPU", {
+                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+            request.set_input_tensor(ov.Tensor(x, shared_memory=True))
+
+            def run():
+                request.infer()
+                return request.get_output_tensor().data
+            return run
+        raise ValueError(f"{library!r} runs in the bench's process, not in a peer's")
+
+
+def export_onnx(model, x, path):
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), path, opset_version=17, dynamo=False,
+                          input_names=["x"], output_names=["y"])
+
+
+def _as_numpy(y):
+    import torch
+    return y.detach().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+
+
+def _bench_case(name, model, batch, threads, peers, processes, settings, workdir):
+    import torch
+    import gconv.torch as gtorch
+    from . import networks
+    x = networks.example_input(name, batch)
+    row = dict(network=name, batch=batch, threads=threads, input_shape=list(x.shape),
+               results={}, errors={}, skipped={})
+    t0 = time.perf_counter()
+    converted = gtorch.convert(model)
+    row["convert_s"] = time.perf_counter() - t0
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        converted(x)
+        row["first_call_ms"] = (time.perf_counter() - t0) * 1e3
+    report = converted.gconv_report
+    row["fused"] = dict(report.counts())
+    row["regions"] = len(report.regions)
+    row["torch_ops"] = dict(report.torch_ops)
+
+    def inference(fn):
+        def run():
+            with torch.inference_mode():
+                return fn(x)
+        return run
+
+    runners = {"torch": inference(model), "convert": inference(converted)}
+    onnx_path = None
+    for peer in ("onnxruntime", "openvino"):
+        if peer not in peers:
+            continue
+        if peer not in processes:
+            row["skipped"][peer] = "not installed: " + _peers.INSTALL_HINT[peer]
+            continue
+        try:
+            if onnx_path is None:
+                onnx_path = os.path.join(workdir, f"{name}_b{batch}.onnx")
+                if not os.path.exists(onnx_path):
+                    export_onnx(model, x, onnx_path)
+            case = NetworkCase(name, batch, onnx_path)
+            runners[peer] = processes[peer].runner(case, (x.numpy(),), threads)
+        except Exception as e:          # noqa: BLE001 - reported in the row, bench goes on
+            row["errors"][peer] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    expected = _as_numpy(runners["torch"]())
+    scale = float(np.abs(expected).max())
+    row["max_abs_error"] = {}
+    for lib, fn in list(runners.items()):
+        if lib == "torch":
+            continue
+        try:
+            got = _as_numpy(fn())
+        except Exception as e:          # noqa: BLE001
+            row["errors"][lib] = f"{type(e).__name__}: {e}"
+            del runners[lib]
+            continue
+        err = float(np.abs(got.astype(np.float64) - expected).max()) \
+            if got.shape == expected.shape else float("inf")
+        row["max_abs_error"][lib] = err
+    row["outputs_match"] = all(e <= NETWORK_RTOL * scale for e in row["max_abs_error"].values())
+    samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
+                               settings["budget_s"])
+    for lib, s in samples.items():
+        stats = sample_stats(s)
+        row["results"][lib] = {k: (v / 1e3 if k.endswith("_us") else v)
+                               for k, v in stats.items()}      # milliseconds
+    peers_timed = [p for p in ("onnxruntime", "openvino") if p in row["results"]]
+    conv = row["results"]["convert"]["median_us"]
+    row["convert_vs"] = {lib: row["results"][lib]["median_us"] / conv
+                         for lib in row["results"] if lib != "convert"}
+    row["fastest_peer"] = (min(peers_timed, key=lambda p: row["results"][p]["median_us"])
+                           if peers_timed else None)
+    return row
+
+
+def run_networks(names, batches, thread_counts, peers, mode="full", rounds=None,
+                 min_sample_s=None, progress=None):
+    """Time every (network, batch, threads); returns the report dict (--json writes it)."""
+    from . import networks
+    settings = dict(MODES[mode])
+    if rounds is not None:
+        settings["rounds"] = rounds
+    if min_sample_s is not None:
+        settings["min_sample_s"] = min_sample_s
+    installed = [p for p in peers if _peers.peer_available(p)]
+    processes = {p: PeerProcess(p) for p in installed if p in _peers.POOLED_PEERS}
+    results = []
+    total, done = len(names) * len(batches) * len(thread_counts), 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="gconv-networks-") as workdir:
+            for name in names:
+                model = networks.build(name)
+                for batch in batches:
+                    for threads in thread_counts:
+                        if progress:
+                            progress(done, total, f"{name} b{batch} @ {threads} thread(s)")
+                        with _peers.PeerThreads(threads, ("torch",)):
+                            results.append(_bench_case(name, model, batch, threads, peers,
+                                                       processes, settings, workdir))
+                        done += 1
+    finally:
+        for process in processes.values():
+            process.close()
+    if progress:
+        progress(done, total, "done")
+    machine = machine_info(["torch"] + [p for p in installed if p != "torch"], 1)
+    machine["fma_peak_gflops_per_core"] = None          # not measured for this mode
+    return {"machine": machine,
+            "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
+                         "kind": "networks", "networks": list(names),
+                         "batches": list(batches), "threads": list(thread_counts),
+                         "peers": list(peers), "units": "ms", **settings},
+            "results": results}
+
+
+def format_networks_table(report):
+    libs = [lib for lib in LIBRARIES
+            if any(lib in r["results"] for r in report["results"])]
+    head = (["network", "batch", "thr"] + [f"{lib} ms" for lib in libs]
+            + ["convert vs best peer", "convert s", "1st call ms"])
+    rows = [head]
+    notes = []
+    for r in report["results"]:
+        cells = [r["network"], str(r["batch"]), str(r["threads"])]
+        for lib in libs:
+            res = r["results"].get(lib)
+            cells.append("-" if res is None else f"{res['median_us']:.2f}")
+        fp = r.get("fastest_peer")
+        cells.append(f"{r['convert_vs'][fp]:.2f}x ({fp})" if fp else "-")
+        cells.append(f"{r['convert_s']:.2f}")
+        cells.append(f"{r['first_call_ms']:.1f}")
+        rows.append(cells)
+        for lib, why in {**r["skipped"], **r["errors"]}.items():
+            notes.append(f"  {r['network']} b{r['batch']} t{r['threads']}: {lib} "
+                         f"skipped: {why}")
+        if not r["outputs_match"]:
+            notes.append(f"  {r['network']} b{r['batch']} t{r['threads']}: OUTPUT MISMATCH "
+                         f"{r['max_abs_error']}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i >= 1 else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append("medians over rounds; 'convert vs best peer' > 1 means convert is faster "
+                 "than the faster of onnxruntime / OpenVINO; 1st call: right after convert "
+                 "(packs the weights)")
+    return "\n".join(lines + sorted(set(notes)))
+
+
+def write_networks_plot(report, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = report["results"]
+    others = [lib for lib in ("torch", "onnxruntime", "openvino")
+              if any(lib in r["convert_vs"] for r in rows)]
+    labels = [f"{r['network']}\nb{r['batch']} t{r['threads']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows) + 2), 4.5))
+    width = 0.8 / max(1, len(others))
+    for i, lib in enumerate(others):
+        ys = [r["convert_vs"].get(lib, np.nan) for r in rows]
+        ax.bar(np.arange(len(rows)) + i * width, ys, width, label=f"vs {lib}")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(rows)) + width * (len(others) - 1) / 2)
+    ax.set_xticklabels(labels, rotation=90, fontsize=7)
+    ax.set_ylabel("speed-up of gconv.torch.convert (x)")
+    cpu = report["machine"].get("cpu", "")
+    ax.set_title(f"Whole networks, medians ({cpu})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
