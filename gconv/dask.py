@@ -57,6 +57,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from . import _conv1d
 from . import _isa as _isa_mod
+from . import _threads as _threads_mod
 from ._conv import Conv2d
 from ._conv1d import Conv1d
 from ._validation import (FLOAT_DTYPES, as_float_array, check_padding_mode, pair,
@@ -160,6 +161,11 @@ _unpickled = 0            # how many _Stack objects this process has unpickled (
 _unpickled_lock = threading.Lock()
 
 
+def _unpickled_count():
+    """_Stack objects this process has unpickled (run on workers by the tests)."""
+    return _unpickled
+
+
 class _Weightless(Conv2d):
     def reset_parameters(self, rng=None):
         pass
@@ -237,6 +243,15 @@ def _omp_lib():
     return _omp
 
 
+def _on_worker():
+    try:
+        from distributed import get_worker
+        get_worker()
+        return True
+    except (ImportError, ValueError):
+        return False
+
+
 def _task_threads(spec):
     """Threads this task may use (None: leave gconv's setting)."""
     if isinstance(spec, int):
@@ -248,7 +263,8 @@ def _task_threads(spec):
         worker = None
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if worker is not None:
-        host = worker.address.rsplit(":", 1)[0]
+        from distributed.comm import get_address_host
+        host = get_address_host(worker.address)
         host_threads = (spec or {}).get(host) if isinstance(spec, dict) else None
         if not host_threads:
             host_threads = worker.state.nthreads
@@ -265,6 +281,11 @@ def _run_block(stack, pieces, args):
     x = np.block([[[p[:, :, h0:h1, w0:w1] for p, (w0, w1) in zip(row, ws)]
                    for row, (h0, h1) in zip(chan, hs)] for chan in pieces])
     n = _task_threads(args.threads)
+    if n is not None and n > _threads_mod.get_num_threads() and _on_worker():
+        # a Nanny starts workers with OMP_NUM_THREADS=1 (distributed's pre-spawn-environ),
+        # which is gconv's default there: raise it to the worker's share (every task of
+        # this process asks for the same count)
+        _threads_mod.set_num_threads(n)
     omp = _omp_lib() if n is not None else False
     old = None
     if omp:
@@ -329,10 +350,12 @@ def _group_channel_bounds(c_chunks, CG):
 
 def _plan_key(C, H, W, spec, pads, algorithm, isa):
     """What of a layer's kernel plan fixes each output element's reduction order: the
-    implementation, and for the GEMM kernels the channel-vector choice (it takes the taps in
+    implementation; for the GEMM kernels the channel-vector choice (it takes the taps in
     another order) and the K block KC (the micro-kernel's partial sums restart at a block
-    boundary). Both follow the tile choice, which follows the plane size; see the README,
-    "More than one machine". None: the layer cannot run on this window."""
+    boundary), both following the tile choice, which follows the plane size; for the
+    depthwise kernel its plane mode (images narrower than a vector) and lanes mode (small
+    3x3 'same' planes). See the README, "More than one machine". None: the layer cannot run
+    on this window."""
     from . import _dispatch, _kernels
     from ._conv import WindowGather
     w = spec["weight"]
@@ -346,9 +369,12 @@ def _plan_key(C, H, W, spec, pads, algorithm, isa):
     if gather is not None:
         p = gather.problem
     impl = _dispatch.select(p, algorithm)
-    if impl.kind != _kernels.KIND_GEMM:
+    plan = impl.make_plan(p, isa, 1)
+    if plan is None:                      # the reference: one order for any size
         return (impl.name,)
-    b = impl.make_plan(p, isa, 1).blocking
+    b = plan.blocking
+    if impl.kind != _kernels.KIND_GEMM:   # depthwise: plane mode (narrow images), lanes mode
+        return (impl.name, b["direct_b"], b["channel_vectors"])
     return (impl.name, b["channel_vectors"], b["KC"])
 
 
