@@ -4,6 +4,7 @@ Three engines: the synchronous scheduler (most tests: fast and deterministic), t
 scheduler, and a real distributed LocalCluster of 2 worker processes x 1 thread, started by
 a fixture and closed after. Skipped when dask (the "dask" extra) is not installed.
 """
+import os
 import pickle
 import sys
 
@@ -300,6 +301,9 @@ def test_import_gconv_does_not_import_dask():
 @pytest.fixture(scope="module")
 def client():
     distributed = pytest.importorskip("distributed")
+    # a Nanny writes its pre-spawn environment (OMP_NUM_THREADS=1, ...) into this process's
+    # os.environ before spawning a worker (distributed/nanny.py): put it back after
+    environ = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        dashboard_address=None, silence_logs=40)
     c = distributed.Client(cluster)
@@ -308,6 +312,8 @@ def client():
     finally:
         c.close()
         cluster.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_local_cluster_bitwise(client):
