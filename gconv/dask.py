@@ -40,6 +40,7 @@ own setting. ``threads=n`` forces n per task.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import threading
 from typing import Optional, Sequence
@@ -219,8 +220,6 @@ class _Stack:
 @dataclasses.dataclass(frozen=True)
 class _BlockArgs:
     """Literal arguments of one block task (a dataclass, so dask never reads it as keys)."""
-    h_slices: tuple          # per input chunk row: (local start, stop)
-    w_slices: tuple
     pads: tuple              # per layer: (top, bottom, left, right)
     zero_hw: tuple           # (H, W) of a window reading padding only, else None
     threads: object          # see _task_threads
@@ -277,9 +276,7 @@ def _task_threads(spec):
 
 def _run_block(stack, pieces, args):
     """One output block: gather its window from the chunks it touches, run the layers."""
-    hs, ws = args.h_slices, args.w_slices
-    x = np.block([[[p[:, :, h0:h1, w0:w1] for p, (w0, w1) in zip(row, ws)]
-                   for row, (h0, h1) in zip(chan, hs)] for chan in pieces])
+    x = np.block(pieces)    # [channel chunk][row][column] of exact pieces: the window
     n = _task_threads(args.threads)
     if n is not None and n > _threads_mod.get_num_threads() and _on_worker():
         # a Nanny starts workers with OMP_NUM_THREADS=1 (distributed's pre-spawn-environ),
@@ -494,11 +491,23 @@ def _build(x, specs, algorithm, threads, name, match_plans=True):
             crop = None
             if (a0, a1, b0, b1) != (h0, h1, w0, w1):
                 crop = (h0 - a0, h1 - a0, w0 - b0, w1 - b0)
-            blocks[ih, iw] = (hsl, wsl, _BlockArgs(
-                tuple((p, q) for _, p, q in hsl), tuple((p, q) for _, p, q in wsl), pads,
-                zero, host_threads, crop, isa_name))
+            blocks[ih, iw] = (hsl, wsl, _BlockArgs(pads, zero, host_threads, crop, isa_name))
     dsk = {}
     out_c_chunks = []
+    piece_name = f"{name}-halo-{token}"
+
+    def piece(ib, ci, hi_, h0_, h1_, wi_, w0_, w1_):
+        """The key of the part [h0_, h1_) x [w0_, w1_) of input chunk (ib, ci, hi_, wi_): the
+        chunk itself when whole, else a slicing task, so that only the halo travels."""
+        key = (x.name, ib, ci, hi_, wi_)
+        if (h0_, h1_, w0_, w1_) == (0, x.chunks[2][hi_], 0, x.chunks[3][wi_]):
+            return key
+        pkey = (piece_name, ib, ci, hi_, wi_, h0_, h1_, w0_, w1_)
+        if pkey not in dsk:
+            dsk[pkey] = (operator.getitem, key, (slice(None), slice(None), slice(h0_, h1_),
+                                                 slice(w0_, w1_)))
+        return pkey
+
     for j, (c0, c1) in enumerate(zip(cb[:-1], cb[1:])):
         if len(specs) == 1:      # this channel block's groups
             s = specs[0]
@@ -518,8 +527,8 @@ def _build(x, specs, algorithm, threads, name, match_plans=True):
                if c_in_bounds[i] >= c0 and c_in_bounds[i + 1] <= c1]
         for ib in range(len(x.chunks[0])):
             for (ih, iw), (hsl, wsl, args) in blocks.items():
-                pieces = [[[(x.name, ib, ci, hi_, wi_) for wi_, _, _ in wsl]
-                           for hi_, _, _ in hsl] for ci in cis]
+                pieces = [[[piece(ib, ci, hi_, h0_, h1_, wi_, w0_, w1_)
+                            for wi_, w0_, w1_ in wsl] for hi_, h0_, h1_ in hsl] for ci in cis]
                 dsk[(out_name, ib, j, ih, iw)] = (_run_block, (w_name, j), pieces, args)
     chunks = (x.chunks[0], tuple(out_c_chunks), tuple(np.diff(hbounds).tolist()),
               tuple(np.diff(wbounds).tolist()))

@@ -225,8 +225,25 @@ def test_layers_and_sequential_with_activations():
     graph = dict(ys.__dask_graph__())
     own = [k for k in graph if isinstance(k, tuple) and k[0] == ys.name]
     weights = [k for k in graph if isinstance(k, tuple) and "weights" in k[0]]
+    halos = [k for k in graph if isinstance(k, tuple) and "-halo-" in k[0]]
     assert len(own) == np.prod(ys.numblocks) and len(weights) == 1
-    assert len(graph) == len(own) + len(weights) + len(dict(xd.__dask_graph__()))
+    assert len(graph) == (len(own) + len(weights) + len(halos)
+                          + len(dict(xd.__dask_graph__())))
+    assert halos
+
+
+def test_only_the_halo_travels():
+    """A neighbour chunk is cut to the rows and columns a block needs (a slicing task next
+    to the chunk), not sent whole: a 3x3 'same' layer takes 1-pixel strips and corners."""
+    w = np.ones((8, 8, 3, 3))
+    xd = da.zeros((1, 8, 256, 256), chunks=(1, 8, 64, 64))
+    y = gd.conv2d(xd, w, padding=1)
+    assert y.gconv_enlarged_blocks == 0
+    graph = dict(y.__dask_graph__())
+    halos = [k for k in graph if isinstance(k, tuple) and "-halo-" in k[0]]
+    assert halos and all(min(k[-3] - k[-4], k[-1] - k[-2]) == 1 for k in halos)
+    # each of the 16 blocks: its own chunk plus up to 8 neighbours' strips and corners
+    assert len(halos) == 4 * 2 * 3 * 2 + 4 * 9   # strips: 2 per inner edge; corners
 
 
 def test_conv1d_layers_and_sequential():
