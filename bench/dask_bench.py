@@ -80,7 +80,8 @@ def main(argv=None):
     ap.add_argument("--hw", type=int, default=56)
     ap.add_argument("--batch-chunk", type=int, default=32)
     ap.add_argument("--size", type=int, default=2048, help="the large image's side (16384 "
-                    "in the issue: ~17 GB for input and output, not for a shared machine)")
+                    "in the issue: 17 GB of input and as much output, not for a shared "
+                    "machine)")
     ap.add_argument("--tile", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scheduler", default=None, help="address of a running scheduler")
