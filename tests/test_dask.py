@@ -246,6 +246,35 @@ def test_only_the_halo_travels():
     assert len(halos) == 4 * 2 * 3 * 2 + 4 * 9   # strips: 2 per inner edge; corners
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_random_stacks_bitwise(seed):
+    """Random stacks of 2-3 layers (strides, dilations, asymmetric and 'same*' padding,
+    groups, activations), random chunkings, every ISA: the fused stack equals the layers
+    called in turn on the whole array."""
+    rng = np.random.default_rng(2000 + seed)
+    gconv.set_isa(ISAS[seed % len(ISAS)])
+    dtype = [np.float32, np.float64][seed % 2]
+    c = int(rng.choice([4, 8]))
+    layers = []
+    for i in range(int(rng.integers(2, 4))):
+        g = int(rng.choice([1, 2, c]))
+        cout = c if g == c else int(rng.choice([4, 8]))
+        k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        s = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        pad = [((1, 0), (0, 2)), "same_upper", "same_lower", 1][int(rng.integers(4))]
+        layers.append(gconv.Conv2d(c, cout, k, s, pad, (int(rng.integers(1, 3)), 1), g,
+                                   dtype=dtype, rng=i, activation=["relu", None][i % 2]))
+        c = cout
+    x = rng.standard_normal((2, layers[0].in_channels, 40, 37)).astype(dtype)
+    ref = x
+    for layer in layers:
+        ref = layer(ref)
+    for _ in range(3):
+        chunks = (1, layers[0].in_channels, _rand_chunks(rng, 40, 4), _rand_chunks(rng, 37, 4))
+        y = gd.sequential(layers)(da.from_array(x, chunks=chunks))
+        assert same_bits(y.compute(scheduler="sync"), ref), (layers, chunks)
+
+
 def test_conv1d_layers_and_sequential():
     rng = np.random.default_rng(8)
     layers = [gconv.Conv1d(4, 8, 5, padding=2, rng=1, activation="relu"),
@@ -284,6 +313,10 @@ def test_threaded_scheduler_and_threads_per_task():
     assert same_bits(y, ref)
     assert gd._task_threads(3) == 3
     assert gd._task_threads(None) is None          # the main thread: gconv's own setting
+    cpus = len(os.sched_getaffinity(0))
+    with dask.config.set(num_workers=2):           # a pool thread: the CPUs over the pool
+        share = dask.delayed(gd._task_threads)(None).compute(scheduler="threads")
+    assert share == max(1, cpus // 2)
 
 
 @pytest.mark.parametrize("bad,err,match", [
