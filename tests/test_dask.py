@@ -180,23 +180,40 @@ def test_nhwc_conv1d_and_padding_modes():
         assert same_bits(y.compute(scheduler="sync"), ref), mode
 
 
-def test_plan_order_reproducer():
-    """The whole array's plan and a block's can reduce in different orders (here: the
-    channel-vector tiles on 35 rows against pixel-vector tiles on 20): without plan
-    matching the block differs in the last bits; gconv.dask computes that block on an
+# Problems where a block planned on its own reduces in another order than the whole array:
+# (ISA, x shape, weight shape, stride, padding, dilation, groups, chunks, the plan choice
+# that differs between the whole array and a block)
+PLAN_ORDER_CASES = [
+    ("generic", (1, 8, 35, 34), (7, 8, 3, 3), (1, 2), ((0, 0), (0, 3)), (1, 2), 1,
+     (1, 8, 35, (15, 19)), "channel_vectors"),
+    ("avx512", (1, 8, 34, 43), (6, 8, 5, 4), (2, 1), "same_lower", (2, 2), 1,
+     (1, 8, (7, 17, 6, 4), 43), "KC"),
+    ("avx2", (1, 2, 22, 9), (2, 1, 4, 4), 1, ((1, 3), (3, 1)), 1, 2,
+     (1, (1, 1), 22, (1, 1, 5, 2)), "depthwise plane mode"),
+    ("avx512", (1, 32, 12, 12), (32, 1, 3, 3), 1, 1, 1, 32, (1, 32, 5, 12),
+     "depthwise lanes mode"),
+]
+
+
+@pytest.mark.parametrize("case", PLAN_ORDER_CASES, ids=[c[-1] for c in PLAN_ORDER_CASES])
+def test_plan_order_reproducer(case):
+    """The whole array's plan and a block's can reduce in different orders: without plan
+    matching some block differs in the last bits; gconv.dask computes such blocks on an
     enlarged region instead, and the result is exact."""
-    gconv.set_isa("generic")
+    isa, xs, ws, stride, padding, dilation, groups, chunks, _ = case
+    if isa not in ISAS:
+        pytest.skip(f"this CPU has no {isa}")
+    gconv.set_isa(isa)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, 8, 35, 34)).astype(np.float32)
-    w = rng.standard_normal((7, 8, 3, 3)).astype(np.float32)
-    args = (w, None, (1, 2), ((0, 0), (0, 3)), (1, 2))
-    ref = gconv.conv2d(x, *args)
-    xd = da.from_array(x, chunks=(1, 8, 35, (15, 19)))
-    unmatched = gd._build(xd, [gd._layer_spec(xd.shape, np.dtype(np.float32), *args[:5], 1,
-                                              None, "conv2d")[0]],
-                          "auto", 1, "t", match_plans=False)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    ref = gconv.conv2d(x, w, None, stride, padding, dilation, groups)
+    xd = da.from_array(x, chunks=chunks)
+    spec = gd._layer_spec(xd.shape, np.dtype(np.float32), w, None, stride, padding,
+                          dilation, groups, None, "conv2d")[0]
+    unmatched = gd._build(xd, [spec], "auto", 1, "t", match_plans=False)
     assert not same_bits(unmatched.compute(scheduler="sync"), ref)
-    y = gd.conv2d(xd, *args)
+    y = gd.conv2d(xd, w, None, stride, padding, dilation, groups)
     assert y.gconv_enlarged_blocks > 0
     assert same_bits(y.compute(scheduler="sync"), ref)
 
