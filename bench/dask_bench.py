@@ -134,7 +134,7 @@ def main(argv=None):
         wait(xp)
         t = _best(lambda: client.compute(seq(xp)).result(), a.repeats)
         out["stack_cluster_2x1_fused_data_on_workers_img_s"] = a.batch / t
-        del xp
+        xp = None                     # released on the workers
 
         def per_layer():
             y = xd

@@ -15,7 +15,8 @@ ext = d*(k-1) + 1. Output block [o0, o1) therefore reads exactly
 
 in global input coordinates. The part inside the array is gathered from however many input
 chunks it touches (so a chunk may be smaller than the halo: a chunk of one pixel row works,
-nothing is rechunked), and the part outside becomes the block's own zero padding, which is
+nothing is rechunked; a slicing task beside each neighbour chunk cuts out just the rows and
+columns needed, so only the halo travels), and the part outside becomes the block's own zero padding, which is
 therefore non-zero only at the global borders: asymmetric, 'same', 'same_upper' and
 'same_lower' padding all resolve to (begin, end) pads once, on the whole array, and the
 blocks inherit them. Each block then runs gconv.conv2d on its window. Output chunks follow
@@ -32,7 +33,15 @@ Weights are one graph key per channel block, referenced by every task of that bl
 distributed worker receives them once, and keeps the kernels' packed copy (per block
 geometry) for all its tasks.
 
-Threads: see ``_TaskThreads``: on a distributed worker each task gets the node's CPUs
+Bitwise identity: a block planned on its own may reduce in another order than the whole
+array (see _plan_key for the plan choices that do); _Matcher finds those blocks when the
+graph is built and computes each on the smallest enlarged region that plans like the whole
+array, cropping the block out of it.
+
+A stack (``sequential``) composes the layers' windows back from each output block: one
+gather per block for the whole stack, and the intermediate results never leave the task.
+
+Threads: see ``_task_threads``: on a distributed worker each task gets the node's CPUs
 divided by all worker threads on that node (so the node is never oversubscribed); under the
 threaded scheduler the CPUs divided by its pool size; under the synchronous scheduler gconv's
 own setting. ``threads=n`` forces n per task.
@@ -43,7 +52,7 @@ import dataclasses
 import operator
 import os
 import threading
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -61,7 +70,7 @@ from . import _isa as _isa_mod
 from . import _threads as _threads_mod
 from ._conv import Conv2d
 from ._conv1d import Conv1d
-from ._validation import (FLOAT_DTYPES, as_float_array, check_padding_mode, pair,
+from ._validation import (FLOAT_DTYPES, as_float_array, check_padding_mode,
                           problem_from_shapes)
 
 __all__ = ["conv2d", "conv1d", "apply", "sequential", "Sequential", "block_windows"]
