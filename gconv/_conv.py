@@ -517,6 +517,11 @@ class Conv2d:
                 out: Optional[FloatArray] = None, layout: Layout = "NCHW",
                 algorithm: Algorithm = "auto") -> FloatArray:
         """Run the layer on ``input`` (N, C_in, H, W) or (C_in, H, W)."""
+        if type(input) is not np.ndarray and _is_dask_array(input):
+            from . import dask as _dask          # the "dask" extra, imported on demand
+            if residual is not None or out is not None:
+                raise TypeError("a layer called on a dask array takes no residual or out")
+            return _dask.apply(self, input, layout=layout, algorithm=algorithm)
         # The plan comes from the one plan cache under the layer's signature, fixed until
         # its weights change; beside it the layer keeps what depends on its weights: the
         # weights packed for that plan and a LeanCall (most repeated calls come through
@@ -564,6 +569,12 @@ class Conv2d:
 
     def __repr__(self):
         return f"Conv2d({conv_layer_args(self)})"
+
+
+def _is_dask_array(a):
+    """Without importing dask: a dask.array.Array (or a subclass) by its class's module."""
+    return any(c.__module__.startswith("dask.array") and c.__name__ == "Array"
+               for c in type(a).__mro__)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._conv import Conv2d, conv2d, conv_layer_args
+from ._conv import Conv2d, _is_dask_array, conv2d, conv_layer_args
 from ._types import ActivationSpec, Algorithm, FloatArray, Padding, PaddingMode
 from ._validation import (PADDING_STRINGS, as_float_array, as_int, check_groups,
                           check_group_channels, check_same_dtype, ntuple)
@@ -266,7 +266,13 @@ class Conv1d:
 
     def forward(self, input: FloatArray, *, residual: Optional[FloatArray] = None,
                 out: Optional[FloatArray] = None, algorithm: Algorithm = "auto") -> FloatArray:
-        """Run the layer on ``input`` (N, C_in, L) or (C_in, L)."""
+        """Run the layer on ``input`` (N, C_in, L) or (C_in, L); a dask array goes to
+        gconv.dask.apply (the "dask" extra)."""
+        if type(input) is not np.ndarray and _is_dask_array(input):
+            from . import dask as _dask
+            if residual is not None or out is not None:
+                raise TypeError("a layer called on a dask array takes no residual or out")
+            return _dask.apply(self, input, algorithm=algorithm)
         x = as_float_array(input, "input")
         _check_input_rank(x)
         residual = _check_extra(x, residual, out)
