@@ -2,7 +2,7 @@
 the speed (issue 15: "the bench before and after, in one run on the same machine").
 
     python tools/compare_builds.py --old /path/to/old/checkout --new /path/to/new/checkout \
-        [--layers a,b] [--threads 1,2] [--rounds 15] [--json F]
+        [--layers a,b] [--threads 1,2] [--rounds 15] [--activation relu6] [--json F]
 
 Each build runs in a child process of its own (PYTHONPATH set to its checkout, built in
 place). For every (layer, thread count) both children set the layer up (a gconv.Conv2d
@@ -39,7 +39,7 @@ for line in sys.stdin:
         k = layer.weight_shape[2]
         conv = gconv.Conv2d(layer.C_in, layer.C_out, k, stride=layer.stride,
                             padding=layer.padding, dilation=layer.dilation,
-                            groups=layer.groups, rng=0)
+                            groups=layer.groups, rng=0, activation=cmd["activation"])
         x = rng.standard_normal(layer.input_shape).astype(np.float32)
         conv(x); conv(x)
         calls = 1
@@ -98,6 +98,7 @@ def main():
     ap.add_argument("--layers")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--activation", help="a fused activation for every layer, e.g. relu6")
     ap.add_argument("--json")
     args = ap.parse_args()
     old, new = Build(args.old), Build(args.new)
@@ -107,8 +108,10 @@ def main():
     print(f"{'layer':<22}{'thr':>4}{'old us':>11}{'new us':>11}{'new/old':>9}{'spread':>15}")
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in names:
-            calls = max(old.ask(op="setup", layer=name, threads=threads)["calls"],
-                        new.ask(op="setup", layer=name, threads=threads)["calls"])
+            calls = max(old.ask(op="setup", layer=name, threads=threads,
+                                activation=args.activation)["calls"],
+                        new.ask(op="setup", layer=name, threads=threads,
+                                activation=args.activation)["calls"])
             t = {"old": [], "new": []}
             for r in range(args.rounds):
                 order = (("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))
