@@ -33,7 +33,9 @@ PY
     echo "$(basename "$0"): building and testing a copy of $src in $SCRATCH"
 }
 
-# the build in the copy is the one imported (not one installed in site-packages)
+# the build in the copy is the one imported, not one installed in site-packages ($1: python)
 check_imported_from_copy() {
-    python -c 'import gconv, os, sys; sys.exit(0 if os.path.abspath(gconv.__file__).startswith(os.getcwd() + os.sep) else "gconv was imported from " + gconv.__file__ + ", not from the copy")'
+    "${1:-python}" -c 'import gconv, os, sys
+here, where = os.path.realpath(os.getcwd()), os.path.realpath(gconv.__file__)
+sys.exit(0 if where.startswith(here + os.sep) else f"gconv was imported from {where}, not from the copy {here}")'
 }
