@@ -47,8 +47,9 @@ extensions = [
         include_dirs=[numpy.get_include(), "gconv/src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
-        # GCONV_OPT replaces -O3 (which follows CFLAGS, so CFLAGS cannot): .ci/sanitize builds
-        # with -O1, as instrumented by ASan and UBSan -O3 took 9-20 min to compile here, -O1 36 s.
+        # GCONV_OPT replaces -O3 (which follows CFLAGS, so an -O there has no effect); .ci/sanitize
+        # sets -O2. Not -O1: the depthwise kernels' shift counts become immediates only once
+        # loops are unrolled, so -O1 fails to compile (_mm512_alignr_epi32 in dwconv_body.h).
         extra_compile_args=[*shlex.split(os.getenv("GCONV_OPT", "-O3")), "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
         depends=[os.path.join("gconv", "src", f) for f in os.listdir(os.path.join("gconv", "src"))],
