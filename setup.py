@@ -8,6 +8,7 @@ CPU's features, so a default build is portable and still fast. A second, small o
 """
 import glob
 import os
+import shlex
 import sys
 
 import numpy
@@ -48,7 +49,10 @@ extensions = [
         include_dirs=[numpy.get_include(), "gconv/src"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
-        extra_compile_args=["-O3", "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
+        # GCONV_OPT replaces -O3 (which follows CFLAGS, so an -O there has no effect); .ci/sanitize
+        # sets -O2. Not -O1: the depthwise kernels' shift counts become immediates only once
+        # loops are unrolled, so -O1 fails to compile (_mm512_alignr_epi32 in dwconv_body.h).
+        extra_compile_args=[*shlex.split(os.getenv("GCONV_OPT", "-O3")), "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
         # every header under gconv/src/ (common/, gemm/, dwconv/ and the top level)
         depends=sorted(glob.glob(os.path.join("gconv", "src", "**", "*.h"), recursive=True)),
