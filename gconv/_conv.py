@@ -19,8 +19,8 @@ from ._reference import apply_activation
 from ._types import (ActivationSpec, Algorithm, FloatArray, IntOrPair, Layout, Padding,
                      PaddingMode)
 from ._validation import (as_float_array, check_groups, check_layer_options,
-                          check_padding_mode, check_same_dtype, normalize_padding, pair,
-                          problem_from_shapes)
+                          check_padding_mode, check_same_dtype, frozen_parameter,
+                          normalize_padding, pair, problem_from_shapes, torch_init)
 
 LAYOUTS = ("NCHW", "NHWC")
 _NUMPY_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -437,13 +437,11 @@ class Conv2d:
 
     # -- parameters ------------------------------------------------------------------------
     def reset_parameters(self, rng=None):
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         kh, kw = self.kernel_size
-        fan_in = self.in_channels // self.groups * kh * kw
-        bound = 1.0 / np.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
-        self.weight = rng.uniform(-bound, bound, size=shape)
-        self.bias = rng.uniform(-bound, bound, size=self.out_channels) if self._bias_enabled else None
+        self.weight, self.bias = torch_init(
+            rng, self.in_channels // self.groups * kh * kw,
+            (self.out_channels, self.in_channels // self.groups, kh, kw),
+            self.out_channels if self._bias_enabled else None)
 
     @property
     def weight(self):
@@ -451,12 +449,9 @@ class Conv2d:
 
     @weight.setter
     def weight(self, value):
-        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        w = np.array(value, dtype=self.dtype, order="C", copy=True)
-        if w.shape != shape:
-            raise ValueError(f"weight must have shape {shape}, got {w.shape}")
-        w.flags.writeable = False
-        self._weight = w
+        self._weight = frozen_parameter(
+            value, (self.out_channels, self.in_channels // self.groups, *self.kernel_size),
+            self.dtype, "weight")
         self._packed.clear()
         self._lean = None
         self._resign()
@@ -467,14 +462,8 @@ class Conv2d:
 
     @bias.setter
     def bias(self, value):
-        if value is None:
-            self._bias = None
-        else:
-            b = np.array(value, dtype=self.dtype, order="C", copy=True)
-            if b.shape != (self.out_channels,):
-                raise ValueError(f"bias must have shape ({self.out_channels},), got {b.shape}")
-            b.flags.writeable = False
-            self._bias = b
+        self._bias = (None if value is None
+                      else frozen_parameter(value, (self.out_channels,), self.dtype, "bias"))
         self._resign()
 
     def _resign(self):

@@ -36,8 +36,9 @@ from . import _activation
 from ._conv import _call_plan, _contiguous, _execute
 from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
-from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups, check_same_dtype,
-                          is_nested_padding, ntuple, pair)
+from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups,
+                          check_layer_channels, check_same_dtype, frozen_parameter,
+                          is_nested_padding, ntuple, pair, torch_init)
 
 __all__ = ["conv_transpose2d", "conv_transpose1d", "ConvTranspose2d", "ConvTranspose1d"]
 
@@ -390,17 +391,8 @@ class ConvTranspose2d:
                  padding_mode: str = "zeros", dtype=np.float32, rng=None,
                  activation: ActivationSpec = None) -> None:
         n = self._n
-        in_channels = as_int(in_channels, "in_channels")
-        out_channels = as_int(out_channels, "out_channels")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups <= 0:
-            raise ValueError("groups must be a positive integer")
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"in_channels and out_channels must be positive, got "
-                             f"in_channels={in_channels}, out_channels={out_channels}")
-        if in_channels % groups != 0:
-            raise ValueError("in_channels must be divisible by groups")
-        if out_channels % groups != 0:
-            raise ValueError("out_channels must be divisible by groups")
+        in_channels, out_channels, groups = check_layer_channels(in_channels, out_channels,
+                                                                 groups)
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for '
                              f'{type(self).__name__}')
@@ -428,15 +420,11 @@ class ConvTranspose2d:
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng=None):
-        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        # torch: kaiming_uniform_(a=sqrt(5)) on weight (C_in, C_out/g, k...): fan_in is
-        # size(1) * prod(k); the bias uses the same fan_in
-        fan_in = self.out_channels // self.groups * math.prod(self.kernel_size)
-        bound = 1.0 / np.sqrt(fan_in)
-        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        self.weight = rng.uniform(-bound, bound, size=shape)
-        self.bias = rng.uniform(-bound, bound, size=self.out_channels) \
-            if self._bias_enabled else None
+        # torch: on weight (C_in, C_out/g, k...) fan_in is size(1) * prod(k)
+        self.weight, self.bias = torch_init(
+            rng, self.out_channels // self.groups * math.prod(self.kernel_size),
+            (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
+            self.out_channels if self._bias_enabled else None)
 
     @property
     def weight(self):
@@ -444,12 +432,9 @@ class ConvTranspose2d:
 
     @weight.setter
     def weight(self, value):
-        shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
-        w = np.array(value, dtype=self.dtype, order="C", copy=True)
-        if w.shape != shape:
-            raise ValueError(f"weight must have shape {shape}, got {w.shape}")
-        w.flags.writeable = False
-        self._weight = w
+        self._weight = frozen_parameter(
+            value, (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
+            self.dtype, "weight")
         self._phases = None
 
     @property
@@ -458,14 +443,8 @@ class ConvTranspose2d:
 
     @bias.setter
     def bias(self, value):
-        if value is None:
-            self._bias = None
-            return
-        b = np.array(value, dtype=self.dtype, order="C", copy=True)
-        if b.shape != (self.out_channels,):
-            raise ValueError(f"bias must have shape ({self.out_channels},), got {b.shape}")
-        b.flags.writeable = False
-        self._bias = b
+        self._bias = (None if value is None
+                      else frozen_parameter(value, (self.out_channels,), self.dtype, "bias"))
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -152,11 +152,8 @@ def check_padding_mode(padding_mode):
     return padding_mode
 
 
-def check_layer_options(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                        groups, padding_mode, dtype):
-    """nn.Conv2d's constructor checks (torch/nn/modules/conv.py's words). Returns the
-    normalised options: channels and groups as ints, kernel_size/stride/dilation as pairs,
-    padding as a string, a pair or ((top, bottom), (left, right)), and the dtype."""
+def check_layer_channels(in_channels, out_channels, groups):
+    """A layer's channel counts and groups (every layer class: torch's words) -> ints."""
     in_channels = as_int(in_channels, "in_channels")
     out_channels = as_int(out_channels, "out_channels")
     if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral) \
@@ -170,6 +167,36 @@ def check_layer_options(in_channels, out_channels, kernel_size, stride, padding,
         raise ValueError("in_channels must be divisible by groups")
     if out_channels % groups != 0:
         raise ValueError("out_channels must be divisible by groups")
+    return in_channels, out_channels, groups
+
+
+def frozen_parameter(value, shape, dtype, name):
+    """A layer's weight or bias: a C-contiguous read-only copy of ``value`` of ``dtype``,
+    which must have ``shape`` (the layer then repacks what depends on it)."""
+    a = np.array(value, dtype=dtype, order="C", copy=True)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    a.flags.writeable = False
+    return a
+
+
+def torch_init(rng, fan_in, weight_shape, bias_size=None):
+    """torch's initialisation of a conv layer: kaiming_uniform_(a=sqrt(5)) of the weight and
+    the bias, both uniform in +-1/sqrt(fan_in), drawn from ``rng`` (a Generator or a seed).
+    Returns (weight, bias or None) as float64 arrays."""
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    bound = 1.0 / np.sqrt(fan_in)
+    weight = rng.uniform(-bound, bound, size=weight_shape)
+    bias = None if bias_size is None else rng.uniform(-bound, bound, size=bias_size)
+    return weight, bias
+
+
+def check_layer_options(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                        groups, padding_mode, dtype):
+    """nn.Conv2d's constructor checks (torch/nn/modules/conv.py's words). Returns the
+    normalised options: channels and groups as ints, kernel_size/stride/dilation as pairs,
+    padding as a string, a pair or ((top, bottom), (left, right)), and the dtype."""
+    in_channels, out_channels, groups = check_layer_channels(in_channels, out_channels, groups)
     kernel_size = pair(kernel_size, "kernel_size")
     if min(kernel_size) <= 0:
         raise ValueError(f"kernel_size must be positive, got {kernel_size}")
