@@ -330,15 +330,7 @@ def cmd_bench(args, parser):
                            progress=bar.update, source=source)
     finally:
         bar.close()
-    print(format_table(report))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {args.json}")
-    if args.plot:
-        write_plot(report, args.plot)
-        print(f"wrote {args.plot}")
-    return 0 if all(r["outputs_match"] for r in report["results"]) else 1
+    return _print_and_write(report, args, format_table, write_plot)
 
 
 def cmd_networks(args, parser):
@@ -381,12 +373,18 @@ def cmd_networks(args, parser):
                               min_sample_s=args.min_time, progress=bar.update)
     finally:
         bar.close()
-    print(format_networks_table(report))
+    return _print_and_write(report, args, format_networks_table, write_networks_plot)
+
+
+def _print_and_write(report, args, format_report, write_plot_file):
+    """Print a report's table, write its JSON and plot where asked; the exit status: 0 when
+    every timed output matched the peers', else 1."""
+    print(format_report(report))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
         print(f"wrote {args.json}")
     if args.plot:
-        write_networks_plot(report, args.plot)
+        write_plot_file(report, args.plot)
         print(f"wrote {args.plot}")
     return 0 if all(r["outputs_match"] for r in report["results"]) else 1

@@ -52,16 +52,8 @@ class NetworkCase:
         if library == "openvino":
             import openvino as ov
             core = ov.Core()
-            compiled = core.compile_model(core.read_model(self.onnx_path), "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
-                "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
-            request = compiled.create_infer_request()
-            request.set_input_tensor(ov.Tensor(x, shared_memory=True))
-
-            def run():
-                request.infer()
-                return request.get_output_tensor().data
-            return run
+            return _peers.openvino_model_runner(core, core.read_model(self.onnx_path), x,
+                                                threads)
         raise ValueError(f"{library!r} runs in the bench's process, not in a peer's")
 
 

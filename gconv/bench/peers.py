@@ -117,8 +117,14 @@ def openvino_runner(layer, inputs, threads):
         wg = w.reshape(g, w.shape[0] // g, *w.shape[1:])
         conv = ops.group_convolution(param, ops.constant(wg), **conv_args)
     y = conv if b is None else ops.add(conv, ops.constant(b.reshape(1, -1, 1, 1)))
-    model = ov.Model([y], [param], layer.name)
-    compiled = ov.Core().compile_model(model, "CPU", {
+    return openvino_model_runner(ov.Core(), ov.Model([y], [param], layer.name), x, threads)
+
+
+def openvino_model_runner(core, model, x, threads):
+    """A runner of an OpenVINO model compiled for the CPU in float32, one stream tuned for
+    latency on ``threads`` threads, its input ``x`` shared, not copied."""
+    import openvino as ov
+    compiled = core.compile_model(model, "CPU", {
         "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
         "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
