@@ -132,13 +132,14 @@ def _bench_case(name, model, batch, threads, peers, processes, settings, workdir
                                settings["budget_s"])
     for lib, s in samples.items():
         stats = sample_stats(s)
-        row["results"][lib] = {k: (v / 1e3 if k.endswith("_us") else v)
-                               for k, v in stats.items()}      # milliseconds
+        row["results"][lib] = {(k[:-3] + "_ms" if k.endswith("_us") else k):
+                               (v / 1e3 if k.endswith("_us") else v)
+                               for k, v in stats.items()}      # milliseconds, named so
     peers_timed = [p for p in ("onnxruntime", "openvino") if p in row["results"]]
-    conv = row["results"]["convert"]["median_us"]
-    row["convert_vs"] = {lib: row["results"][lib]["median_us"] / conv
+    conv = row["results"]["convert"]["median_ms"]
+    row["convert_vs"] = {lib: row["results"][lib]["median_ms"] / conv
                          for lib in row["results"] if lib != "convert"}
-    row["fastest_peer"] = (min(peers_timed, key=lambda p: row["results"][p]["median_us"])
+    row["fastest_peer"] = (min(peers_timed, key=lambda p: row["results"][p]["median_ms"])
                            if peers_timed else None)
     return row
 
@@ -194,7 +195,7 @@ def format_networks_table(report):
         cells = [r["network"], str(r["batch"]), str(r["threads"])]
         for lib in libs:
             res = r["results"].get(lib)
-            cells.append("-" if res is None else f"{res['median_us']:.2f}")
+            cells.append("-" if res is None else f"{res['median_ms']:.2f}")
         fp = r.get("fastest_peer")
         cells.append(f"{r['convert_vs'][fp]:.2f}x ({fp})" if fp else "-")
         cells.append(f"{r['convert_s']:.2f}")
