@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _dispatch, _isa, _threads
 from ._conv import Conv2d
-from ._validation import build_problem
+from ._validation import problem_from_shapes
 
 # Above this many channels on either side, diagrams draw groups as blocks, not channels.
 TEXT_CHANNEL_LIMIT = 16
@@ -39,11 +39,6 @@ class _ShapeOnlyConv2d(Conv2d):
 
     def reset_parameters(self, rng=None):
         pass
-
-
-def _shape_only(shape):
-    return np.lib.stride_tricks.as_strided(np.empty(1, np.float32), tuple(shape),
-                                           (0,) * len(shape))
 
 
 def _divisors(n):
@@ -137,9 +132,9 @@ class Explanation:
             shape = (1, self.in_channels, max(NOMINAL_INPUT, ext_h), max(NOMINAL_INPUT, ext_w))
         else:
             shape = _normalize_input_size(input_size, self.in_channels)
-        problem = build_problem(_shape_only(shape), _shape_only(self.weight_shape),
-                                _shape_only(self.bias_shape) if self.bias else None,
-                                self.stride, self.padding, self.dilation, G)
+        problem = problem_from_shapes(shape, self.weight_shape, self.stride, self.padding,
+                                      self.dilation, G,
+                                      bias_shape=self.bias_shape if self.bias else None)
         impl = _dispatch.select(problem, "auto")
         self.algorithm = impl.name
         self.algorithm_summary = impl.summary

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _dispatch
-from .._validation import build_problem
+from .._validation import problem_from_shapes
 
 
 def as_pair(value):
@@ -108,11 +108,9 @@ class BenchLayer:
     # -- problem -----------------------------------------------------------------------
     def problem(self, dtype=np.float32):
         """gconv's ConvProblem for this layer (through the façade's own checks)."""
-        def shape_only(shape):
-            return np.lib.stride_tricks.as_strided(np.empty(1, dtype), shape, (0,) * len(shape))
-        return build_problem(shape_only(self.input_shape), shape_only(self.weight_shape),
-                             shape_only((self.C_out,)) if self.bias else None, self.stride,
-                             self.padding, self.dilation, self.groups)
+        return problem_from_shapes(self.input_shape, self.weight_shape, self.stride,
+                                   self.padding, self.dilation, self.groups, dtype=dtype,
+                                   bias_shape=(self.C_out,) if self.bias else None)
 
     @property
     def flops(self):
