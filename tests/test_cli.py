@@ -63,8 +63,10 @@ def test_only_the_bench_subcommand_loads_the_bench_tooling():
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def loaded(*argvs):
+        # not from the checkout: there `python -c` would import the unbuilt source tree
         r = subprocess.run([sys.executable, "-c", code.format(argv=list(argvs))],
-                           capture_output=True, text=True, env=env, timeout=120)
+                           capture_output=True, text=True, env=env, timeout=120,
+                           cwd=os.path.dirname(root) or "/")
         assert r.returncode == 0, r.stderr
         return r.stdout.strip().splitlines()[-1]      # after the commands' output
     assert loaded(["--help"], ["explain", "16", "4", "-g", "4"], ["explain", "--help"],

@@ -180,7 +180,7 @@ def check_dw_lanes(run, shape):
                   w=run.rand(9 * VLEN), bias=run.rand(VLEN) if bias else None)
 
 
-@pytest.mark.parametrize("level, dtype, family, name, shape", _kernels_listed())
+@pytest.mark.parametrize("level, dtype, family, name, shape", list(_kernels_listed()))
 def test_microkernel_matches_its_twin_bitwise(level, dtype, family, name, shape):
     run = Runner(level, dtype, family, name)
     vlen = (64 if level == 2 else 32 if level == 1 else 16) // np.dtype(dtype).itemsize
