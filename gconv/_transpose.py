@@ -37,7 +37,8 @@ from ._conv import _call_plan, _contiguous, _execute
 from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
 from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups,
-                          check_layer_channels, check_same_dtype, frozen_parameter,
+                          check_layer_channels, check_same_dtype, check_weight_groups,
+                          frozen_parameter,
                           is_nested_padding, ntuple, pair, torch_init)
 
 __all__ = ["conv_transpose2d", "conv_transpose1d", "ConvTranspose2d", "ConvTranspose1d"]
@@ -192,12 +193,7 @@ def _check_transpose_shapes(x_shape, w_shape, groups, n, bias_shape):
                          f"{'kH, kW' if n == 2 else 'k'}) for conv_transpose{n}d, but got "
                          f"weight of size {list(w_shape)}")
     C_in = w_shape[0]
-    if C_in < groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
-                         f"dimension 0, but got weight of size {list(w_shape)} instead")
-    if C_in % groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
-                         f"at dimension 0, but got weight of size {list(w_shape)} instead")
+    check_weight_groups(list(w_shape), groups)
     if x_shape[1] != C_in:
         raise ValueError(f"Given transposed=1, weight of size {list(w_shape)}, expected "
                          f"input{list(x_shape)} to have {C_in} channels, but got "

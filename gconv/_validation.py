@@ -219,16 +219,22 @@ def check_layer_options(in_channels, out_channels, kernel_size, stride, padding,
                 padding_mode=check_padding_mode(padding_mode), dtype=dtype)
 
 
+def check_weight_groups(w_shape, groups):
+    """torch's checks that a weight's dimension 0 (C_out, or C_in of a transposed
+    convolution's weight) splits into ``groups``; the shape (a list) as given."""
+    if w_shape[0] < groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
+                         f"dimension 0, but got weight of size {w_shape} instead")
+    if w_shape[0] % groups:
+        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
+                         f"at dimension 0, but got weight of size {w_shape} instead")
+
+
 def check_group_channels(x_shape, w_shape, groups):
     """torch's checks that weight (C_out, C_in / groups, ...) fits groups and the input
     (N, C_in, ...); the shapes (lists) appear in the messages as given."""
-    C_out, CG = w_shape[0], w_shape[1]
-    if C_out < groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be at least {groups} at "
-                         f"dimension 0, but got weight of size {w_shape} instead")
-    if C_out % groups:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} "
-                         f"at dimension 0, but got weight of size {w_shape} instead")
+    CG = w_shape[1]
+    check_weight_groups(w_shape, groups)
     if x_shape[1] != CG * groups:
         raise ValueError(f"Given groups={groups}, weight of size {w_shape}, expected "
                          f"input{x_shape} to have {CG * groups} channels, but got "
