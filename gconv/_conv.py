@@ -426,11 +426,11 @@ class Conv2d:
         self.dtype = options["dtype"]
         self.activation = _activation.parse_activation(activation)
         self._bias_enabled = bool(bias)
-        # per CallPlan (from gconv/_plan_cache.py): the weights packed for its kernel and
-        # its LeanCall; emptied when the weights change (the bias goes to the kernel as it
-        # is, on every call)
+        # per input signature and setting: the CallPlan (from gconv/_plan_cache.py), the
+        # weights packed for its kernel and its LeanCall; emptied when the weights change
+        # (the bias goes to the kernel as it is, on every call: no plan depends on it)
         self._packed = {}
-        self._signature = None     # plain_signature of the layer's arguments: _resign
+        self._signature = None     # the plan cache's id of its plain_signature: _resign
         self._lean = None     # the last signature's LeanCall: see __call__
         self._weight = self._bias = None
         self.reset_parameters(rng)
@@ -470,14 +470,14 @@ class Conv2d:
         """The layer's signature for the plan cache (its options are plain by construction;
         the bias's presence is part of it)."""
         if self._weight is not None:
-            self._signature = plain_signature(self._weight, self._bias, self.stride,
-                                              self.padding, self.dilation, self.groups,
-                                              self.activation, self.padding_mode)
+            self._signature = _plan_cache.signature_id(plain_signature(
+                self._weight, self._bias, self.stride, self.padding, self.dilation,
+                self.groups, self.activation, self.padding_mode))
 
     # -- copies: the plan caches hold compiled objects; a copy starts without them ---------
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_packed"], state["_lean"] = {}, None
+        state["_packed"], state["_lean"], state["_signature"] = {}, None, None
         return state
 
     def __setstate__(self, state):
@@ -485,6 +485,7 @@ class Conv2d:
         for a in (self._weight, self._bias):    # copies of arrays come back writeable
             if a is not None:
                 a.flags.writeable = False
+        self._resign()      # signature ids are this process's: another process has its own
 
     # -- forward ---------------------------------------------------------------------------
     def __call__(self, input: FloatArray, *, residual: Optional[FloatArray] = None,
@@ -512,14 +513,22 @@ class Conv2d:
                 raise TypeError("a layer called on a dask array takes no residual or out")
             return _dask.apply(self, input, layout=layout, algorithm=algorithm)
         # The plan comes from the one plan cache under the layer's signature, fixed until
-        # its weights change; beside it the layer keeps what depends on its weights: the
-        # weights packed for that plan and a LeanCall (most repeated calls come through
-        # __call__, whose LeanCall skips even this lookup).
-        cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
-                        self.dilation, self.groups, self.activation, self.padding_mode,
-                        layout, algorithm, signature=self._signature)  # validates a new call
-        entry = self._packed.get(cp)
+        # its weights change; the layer keeps beside it, per input signature and setting,
+        # what depends on its weights: the weights packed for that plan and a LeanCall. So a
+        # repeated call costs one short lookup here (most come through __call__, whose
+        # LeanCall skips even that); the plan cache is asked on a miss.
+        key = entry = None
+        if type(input) is np.ndarray:
+            key = (input.shape, input.dtype, layout, algorithm, _plan_cache.setting())
+            try:
+                entry = self._packed.get(key)
+            except TypeError:           # an unhashable layout or algorithm: not cached
+                key = None
         if entry is None:
+            cp = _call_plan(input, self._weight, self._bias, self.stride, self.padding,
+                            self.dilation, self.groups, self.activation, self.padding_mode,
+                            layout, algorithm, signature=self._signature)  # validates
+
             packed = lean = None
             if cp.kernel_plan is not None:
                 packed = cp.impl.prepare_weight(cp.kernel_plan, self._weight)
@@ -527,9 +536,11 @@ class Conv2d:
                         and input.dtype == cp.problem.dtype):
                     lean = _kernels.LeanCall(cp.kernel_plan, packed, input.shape,
                                              cp.user_output_shape, cp.problem.dtype.num)
-            if len(self._packed) >= 16:
-                self._packed.clear()
-            entry = self._packed[cp] = (cp, packed, lean)
+            entry = (cp, packed, lean)
+            if key is not None:
+                if len(self._packed) >= 16:
+                    self._packed.clear()
+                self._packed[key] = entry
         cp, packed, lean = entry
         if residual is None and packed is not None and cp.is_simple:
             if lean is not None:    # this signature's, for the next call (with out= too)

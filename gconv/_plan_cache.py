@@ -7,7 +7,8 @@ every Conv2d layer find their plans here, under
 
     key = (input shape, input dtype, the rest of the signature, layout, algorithm, setting())
 
-where "the rest of the signature" is the weight's shape and dtype, the bias's, and the
+where "the rest of the signature" (for a layer: its signature_id) is the weight's shape and
+dtype, the bias's, and the
 options exactly as given (only exact ints and strings, see _conv.plain_signature: a key
 never equates an argument validation would refuse with one it takes), and ``setting()`` is
 what else shapes a plan: the ISA variant and the thread state. So a change of ISA or threads
@@ -20,6 +21,17 @@ from . import _isa, _threads
 LIMIT = 512      # plans kept; past it the cache starts again (a plan is cheap to remake)
 
 PLANS = {}      # key -> CallPlan; read directly on the hot path (PLANS.get), filled by put
+_signature_ids = {}
+
+
+def signature_id(signature):
+    """A small int standing for a layer's signature in its keys (None stays None: not
+    cachable). A layer's signature is fixed until its weights change, and hashing the nested
+    tuple on every call cost ~0.4 us of a ~2 us call; an int costs nothing. One id per
+    distinct layer configuration, kept for the process."""
+    if signature is None:
+        return None
+    return _signature_ids.setdefault(signature, len(_signature_ids))
 _omp_max_threads = _threads._omp_max_threads
 
 

@@ -499,3 +499,28 @@ def test_plan_names_the_path_a_call_takes_and_why():
     assert (ref.implementation, ref.isa) == ("reference", "numpy")
     with pytest.raises(ValueError, match="expected input"):
         layer.plan((1, 3, 14, 14))
+
+
+def test_an_unpickled_layer_finds_its_own_plans_in_another_process():
+    # a layer's plan-cache key holds an id of its signature, valid in its own process only
+    import pickle
+    import subprocess
+    import sys
+    import os
+    layer = gconv.Conv2d(8, 12, 3, padding=1, groups=4, rng=0)
+    x = np.random.default_rng(1).standard_normal((2, 8, 9, 9)).astype(np.float32)
+    want = layer(x)
+    # the child gives its own layers every id up to this one's first: a layer that kept
+    # its id would find one of their plans
+    code = ("import pickle, sys, numpy as np, gconv\n"
+            f"for c in range({layer._signature} + 1):\n"
+            "    gconv.Conv2d(8, 4 * (c + 1), 3, padding=1, groups=4, rng=0)("
+            "np.ones((2, 8, 9, 9), np.float32))\n"
+            "layer, x = pickle.loads(sys.stdin.buffer.read())\n"
+            "sys.stdout.buffer.write(pickle.dumps(layer(x)))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gconv.__file__)))
+    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps((layer, x)),
+                          capture_output=True, timeout=120, cwd=root,
+                          env={**os.environ, "PYTHONPATH": root})
+    assert done.returncode == 0, done.stderr.decode()
+    np.testing.assert_array_equal(pickle.loads(done.stdout), want)
