@@ -2,7 +2,8 @@
 the speed (issue 15: "the bench before and after, in one run on the same machine").
 
     python tools/compare_builds.py --old /path/to/old/checkout --new /path/to/new/checkout \
-        [--layers a,b] [--threads 1,2] [--rounds 15] [--activation relu6] [--json F]
+        [--layers a,b | --sweep N --seed S] [--threads 1,2] [--rounds 15]
+        [--activation relu6] [--json F]
 
 Each build runs in a child process of its own (PYTHONPATH set to its checkout, built in
 place). For every (layer, thread count) both children set the layer up (a gconv.Conv2d
@@ -32,15 +33,22 @@ state = {}
 print(json.dumps({"layers": [l.name for l in LAYERS], "file": gconv.__file__}), flush=True)
 for line in sys.stdin:
     cmd = json.loads(line)
-    if cmd["op"] == "setup":
-        layer = BY_NAME[cmd["layer"]]
+    if cmd["op"] == "sweep":          # the newer build's random layers, as plain specs
+        from gconv.bench.sweep import draw
+        print(json.dumps([dict(name=l.name, N=l.N, C_in=l.C_in, H=l.H, W=l.W, C_out=l.C_out,
+                               kernel_size=l.kernel_size, stride=l.stride,
+                               padding=l.padding, dilation=l.dilation, groups=l.groups)
+                          for l in draw(cmd["n"], cmd["seed"])]), flush=True)
+    elif cmd["op"] == "setup":
+        spec = cmd["spec"] or vars(BY_NAME[cmd["layer"]])
         gconv.set_num_threads(cmd["threads"])
         rng = np.random.default_rng(0)
-        k = layer.weight_shape[2]
-        conv = gconv.Conv2d(layer.C_in, layer.C_out, k, stride=layer.stride,
-                            padding=layer.padding, dilation=layer.dilation,
-                            groups=layer.groups, rng=0, activation=cmd["activation"])
-        x = rng.standard_normal(layer.input_shape).astype(np.float32)
+        conv = gconv.Conv2d(spec["C_in"], spec["C_out"], spec["kernel_size"],
+                            stride=spec["stride"], padding=spec["padding"],
+                            dilation=spec["dilation"], groups=spec["groups"], rng=0,
+                            activation=cmd["activation"])
+        x = rng.standard_normal((spec["N"], spec["C_in"], spec["H"], spec["W"])
+                                ).astype(np.float32)
         conv(x); conv(x)
         calls = 1
         while True:
@@ -105,19 +113,29 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--activation", help="a fused activation for every layer, e.g. relu6")
+    ap.add_argument("--sweep", type=int, metavar="N",
+                    help="N random layers drawn by the new build (gconv/bench/sweep.py)")
+    ap.add_argument("--seed", type=int, default=1, help="the sweep's seed")
     ap.add_argument("--json")
     args = ap.parse_args()
     old, new = Build(args.old), Build(args.new)
     print(f"old: {old.file}\nnew: {new.file}")
-    names = args.layers.split(",") if args.layers else [n for n in new.layers if n in old.layers]
+    specs = {}
+    if args.sweep:                   # random layers drawn by the new build (gconv bench --sweep)
+        for spec in new.ask(op="sweep", n=args.sweep, seed=args.seed):
+            spec = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()}
+            specs[spec["name"]] = spec
+        names = list(specs)
+    else:
+        names = (args.layers.split(",") if args.layers
+                 else [n for n in new.layers if n in old.layers])
     rows = []
-    print(f"{'layer':<22}{'thr':>4}{'old us':>11}{'new us':>11}{'new/old':>9}{'spread':>15}")
+    print(f"{'layer':<32}{'thr':>4}{'old us':>11}{'new us':>11}{'new/old':>9}{'spread':>15}")
     for threads in [int(t) for t in args.threads.split(",")]:
         for name in names:
-            calls = max(old.ask(op="setup", layer=name, threads=threads,
-                                activation=args.activation)["calls"],
-                        new.ask(op="setup", layer=name, threads=threads,
-                                activation=args.activation)["calls"])
+            setup = dict(op="setup", layer=name, spec=specs.get(name), threads=threads,
+                         activation=args.activation)
+            calls = max(old.ask(**setup)["calls"], new.ask(**setup)["calls"])
             t = {"old": [], "new": []}
             for r in range(args.rounds):
                 order = (("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))
@@ -126,7 +144,7 @@ def main():
             mo, mn = statistics.median(t["old"]), statistics.median(t["new"])
             so, sn = spread(t["old"]), spread(t["new"])
             flag = "  SLOWER" if mn / mo - 1 > max(so, sn) else ""
-            print(f"{name:<22}{threads:>4}{mo:>11.1f}{mn:>11.1f}{mn / mo:>9.3f}"
+            print(f"{name:<32}{threads:>4}{mo:>11.1f}{mn:>11.1f}{mn / mo:>9.3f}"
                   f"{so * 100:>7.1f}%/{sn * 100:>4.1f}%{flag}", flush=True)
             rows.append(dict(layer=name, threads=threads, old_us=mo, new_us=mn, ratio=mn / mo,
                              old_spread=so, new_spread=sn, old_samples=t["old"],
