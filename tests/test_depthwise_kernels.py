@@ -125,6 +125,18 @@ CASES = [
     case(1, 18, 16, 16, 3, padding=1, note="lanes"),
     case(1, 33, 3, 3, 3, padding=1, note="lanes at VLEN 8"),
     case(3, 9, 2, 5, 3, padding=1, note="lanes at VLEN 8"),
+    # lanes mode for any kernel (runtime taps, channels in the lanes, bands of rows):
+    # generic shapes with channels to fill half a vector, small planes of the unrolled
+    # sizes, 7x7 stride 2; channel counts that leave a partial block
+    case(1, 24, 33, 33, 3, padding=6, dilation=6, note="lanes-any"),
+    case(2, 17, 13, 11, (5, 3), stride=2, padding=(2, 1), dilation=(2, 1), note="lanes-any"),
+    case(1, 40, 27, 27, (11, 9), stride=(2, 1), padding=(5, 4), note="lanes-any"),
+    case(1, 32, 14, 14, 3, stride=3, padding=1, mult=3, note="lanes-any"),
+    case(1, 20, 7, 7, 5, padding=2, mult=2, note="lanes-any small plane"),
+    case(1, 16, 9, 9, 7, stride=2, padding=3, bias=False, note="lanes-any"),
+    case(1, 48, 60, 61, 7, stride=2, padding=3, note="lanes-any bands"),
+    case(1, 9, 2, 3, 4, padding=((3, 0), (1, 2)), mult=4, note="lanes-any tiny"),
+    case(2, 16, 1, 1, 1, note="lanes-any 1x1"),
 ]
 
 
@@ -182,6 +194,8 @@ EPILOGUE_CASES = [
     dict(N=2, C=2, H=13, W=29, KH=3, KW=3, stride=2, padding=1, dilation=1, mult=1, bias=False),
     dict(N=1, C=2, H=10, W=26, KH=2, KW=3, stride=1, padding=1, dilation=1, mult=3, bias=True),
     dict(N=2, C=20, H=7, W=7, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1, bias=True),
+    dict(N=1, C=19, H=9, W=10, KH=4, KW=3, stride=(2, 1), padding=2, dilation=(1, 3),
+         mult=2, bias=True),                                          # lanes-any
 ]
 
 
@@ -192,6 +206,50 @@ def test_epilogue(activation, residual):
     generic)."""
     for cfg, isa, dtype in itertools.product(EPILOGUE_CASES, ISAS, DTYPES):
         _check(cfg, dtype, isa, activation=activation, residual=residual, seed=1)
+
+
+def _grid_cases(n, seed):
+    """n depthwise problems drawn over the issue's grid: kernels 1-11 (square and not),
+    dilation 1-8, stride 1-3, multipliers 1-4, planes from 1x1 to wider than a vector row,
+    channel counts below, at and past a vector (every mode and kernel is reached)."""
+    import random
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        kh, kw = rng.randint(1, 11), rng.choice((None, rng.randint(1, 11)))
+        kw = kh if kw is None else kw
+        sh, sw = rng.randint(1, 3), rng.randint(1, 3)
+        dh, dw = rng.choice((1, 1, 2, 3, 5, 8)), rng.choice((1, 1, 2, 4, 6, 8))
+        H, W = rng.choice((1, 3, 7, 14, 19, 30)), rng.choice((1, 5, 7, 16, 23, 40))
+        pt, pl = rng.randint(0, (kh - 1) * dh), rng.randint(0, (kw - 1) * dw)
+        if H + 2 * pt < (kh - 1) * dh + 1 or W + 2 * pl < (kw - 1) * dw + 1:
+            continue
+        out.append(dict(N=rng.choice((1, 2)), C=rng.choice((3, 8, 16, 21, 40)), H=H, W=W,
+                        KH=kh, KW=kw, stride=(sh, sw), padding=(pt, pl), dilation=(dh, dw),
+                        mult=rng.randint(1, 4), bias=rng.random() < 0.8))
+    return out
+
+
+@pytest.mark.parametrize("cfg", _grid_cases(48, seed=16),
+                         ids=lambda c: f"{c['C']}x{c['H']}x{c['W']}_k{c['KH']}x{c['KW']}_s"
+                                       f"{c['stride']}_d{c['dilation']}_m{c['mult']}")
+def test_grid_matches_reference_on_one_and_two_threads(cfg):
+    """Every kernel path against the reference on the issue's grid, every ISA and dtype;
+    one and two threads bitwise identical."""
+    for isa, dtype in itertools.product(ISAS, DTYPES):
+        _check(cfg, dtype, isa, seed=4)
+        if gconv.openmp_enabled():
+            rng = np.random.default_rng(5)
+            x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
+            w = rng.standard_normal((cfg["C"] * cfg["mult"], 1, cfg["KH"], cfg["KW"])
+                                    ).astype(dtype)
+            kwargs = dict(stride=cfg["stride"], padding=cfg["padding"],
+                          dilation=cfg["dilation"], groups=cfg["C"], algorithm="depthwise")
+            outs = []
+            for n in (1, 2):
+                gconv.set_num_threads(n)
+                outs.append(gconv.conv2d(x, w, None, **kwargs))
+            np.testing.assert_array_equal(outs[0], outs[1])
 
 
 def test_residual_without_activation():
@@ -211,6 +269,8 @@ THREAD_CASES = [
     dict(N=3, C=96, H=20, W=20, KH=3, KW=3, stride=1, padding=2, dilation=2, mult=2),
     dict(N=1, C=1200, H=7, W=7, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
     dict(N=2, C=201, H=14, W=14, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),  # lanes
+    dict(N=1, C=64, H=90, W=90, KH=3, KW=3, stride=1, padding=4, dilation=4, mult=1),  # any
+    dict(N=1, C=40, H=120, W=70, KH=7, KW=7, stride=2, padding=3, dilation=1, mult=2),  # any
     # input + output above 4 MiB: each thread takes runs of consecutive tasks
     dict(N=4, C=32, H=72, W=72, KH=3, KW=3, stride=1, padding=1, dilation=1, mult=1),
 ]
@@ -269,9 +329,8 @@ def _blocking(N, C, H, W, k, stride=1, padding=0, dilation=1, mult=1, dtype=np.f
     ((1, 4, 30, 40, 3, 3, 1, 1), "generic", False, False),
     ((1, 4, 7, 7, 3, 1, 1, 1), (3, 1, 1), True, False),     # fewer channels than a vector
     ((1, 4, 7, 7, 5, 1, 4, 2), "generic", True, False),
-    ((1, 32, 7, 7, 3, 1, 1, 1), (3, 1, 1), False, True),
+    ((1, 32, 12, 12, 3, 1, 1, 1), (3, 1, 1), False, True),
     ((1, 40, 14, 14, 3, 1, 1, 1), (3, 1, 1), False, True),
-    ((1, 32, 7, 7, 5, 1, 2, 1), (5, 1, 1), True, False),     # lanes mode: 3x3 only
     ((1, 32, 30, 30, 3, 1, 1, 1), (3, 1, 1), False, False),  # lanes mode: planes <= 16x16
 ])
 def test_kernel_selection(shape, kernel_id, plane, lanes):
@@ -286,6 +345,27 @@ def test_kernel_selection(shape, kernel_id, plane, lanes):
     # plane mode needs rows narrower than a vector: 7 < VLEN on AVX2 and AVX-512
     plane = plane and W < blk["VLEN"]
     assert blk["mode"] == ("lanes" if lanes else "plane" if plane else "row")
+
+
+@pytest.mark.parametrize("shape,any_mode", [
+    ((1, 64, 33, 33, 3, 1, 6, 6), True),        # dilation 6: no unrolled kernel
+    ((1, 64, 28, 28, (3, 7), 2, 1, 1), True),   # not square
+    ((1, 64, 14, 14, 3, 3, 1, 1), True),        # stride 3
+    ((1, 64, 7, 7, 5, 1, 2, 1), True),          # 5x5 on rows shorter than a vector
+    ((1, 64, 56, 56, 7, 2, 3, 1), True),        # 7x7 stride 2
+    ((1, 64, 56, 56, 3, 1, 1, 1), False),       # 3x3 on long rows: the unrolled row kernel
+    ((1, 64, 56, 56, 5, 1, 2, 1), False),
+    ((1, 2, 33, 33, 3, 1, 6, 6), False),        # two channels: the generic row kernel
+])
+def test_lanes_any_selection(shape, any_mode):
+    """Lanes mode for any kernel takes the shapes without an unrolled kernel (and small
+    rows, 7x7 stride 2) when channels fill half a vector; the row kernels keep the rest."""
+    N, C, H, W, k, s, p, d = shape
+    for isa in ISAS:
+        blk = _blocking(N, C, H, W, k, s, p, d, isa=isa)
+        # the baseline ISA (SSE2) has no unrolled kernels: every shape is "generic" there
+        expected = (any_mode or isa == "generic") and 2 * C >= blk["VLEN"]
+        assert (blk["mode"] == "lanes-any") == expected, (isa, blk["mode"])
 
 
 def test_calls_that_stream_hand_out_runs_of_tasks():

@@ -131,7 +131,7 @@ PATH_CASES = [
     ((672, 672), dict(kernel_size=3, groups=672, padding=1), 14,
      {"avx512": "depthwise / lanes mode, 3x3 unrolled",
       "avx2": "depthwise / lanes mode, 3x3 unrolled",
-      "generic": "depthwise / row mode, generic kernel"}),
+      "generic": "depthwise / lanes mode, runtime taps"}),
     ((4, 4), dict(kernel_size=3, groups=4, padding=1), 7,
      {"avx512": "depthwise / plane mode, 3x3 unrolled",
       "avx2": "depthwise / plane mode, 3x3 unrolled"}),
@@ -144,8 +144,13 @@ PATH_CASES = [
     ((32, 32), dict(kernel_size=7, groups=32, padding=3), 40,
      {"avx512": "depthwise / row mode, 7x7 unrolled"}),
     ((32, 32), dict(kernel_size=(3, 5), groups=32, padding=(1, 2)), 56,
-     {"avx512": "depthwise / row mode, generic kernel",
-      "generic": "depthwise / row mode, generic kernel"}),
+     {"avx512": "depthwise / lanes mode, runtime taps",
+      "generic": "depthwise / lanes mode, runtime taps"}),
+    ((4, 4), dict(kernel_size=(3, 5), groups=4, padding=(1, 2)), 56,
+     {"avx512": "depthwise / row mode, generic kernel"}),
+    ((64, 64), dict(kernel_size=3, groups=64, padding=1, dilation=1, stride=3), 30,
+     {"avx512": "depthwise / lanes mode, runtime taps",
+      "avx2": "depthwise / lanes mode, runtime taps"}),
     ((144, 24), dict(), 56, {"avx512": "pointwise / B in place, 4x6 pixel-vector tiles"}),
     ((2048, 512), dict(), 7, {"avx512": "pointwise / plane copy, 7x4 channel-vector tiles"}),
     ((128, 128), dict(kernel_size=3, groups=32, padding=1), 56,
@@ -182,9 +187,9 @@ def test_lanes_mode_reason_gives_the_numbers_that_decided_it(isa_restored):
     e = gconv.explain(672, 672, 3, groups=672, padding=1, input_size=14)
     assert e.path == "depthwise / lanes mode, 3x3 unrolled"
     assert "14x14 plane" in e.path_reason and "672 channels" in e.path_reason
-    few = gconv.explain(8, 8, 3, groups=8, padding=1, input_size=16)
+    few = gconv.explain(4, 4, 3, groups=4, padding=1, input_size=16)
     assert few.path == "depthwise / row mode, 3x3 unrolled"
-    assert "lanes mode declined: 8 channels, fewer than a vector of 16" in few.path_reason
+    assert "lanes mode declined: 4 channels, fewer than a vector of 16" in few.path_reason
     large = gconv.explain(672, 672, 3, groups=672, padding=1, input_size=17)
     assert "lanes mode declined: the 17x17 plane is over 16x16" in large.path_reason
 

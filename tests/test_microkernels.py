@@ -1,8 +1,8 @@
 """Every micro-kernel alone against its plain C twin (gconv/src/*/twins.h).
 
 The list comes from the compiled module (``_kernels.microkernels``): GEMM's tile tables
-(GEMM_UKR_LIST, GEMM_UKRC_LIST), the depthwise kernel tables (row, direct, plane) and lanes
-mode's register tiles, for every ISA this CPU runs and both dtypes, so a kernel is tested
+(GEMM_UKR_LIST, GEMM_UKRC_LIST), the depthwise kernel tables (row, direct, plane) and the
+lanes modes' register tiles (3x3, and any kernel), for every ISA this CPU runs and both dtypes, so a kernel is tested
 as soon as it is listed. Each runs on random arrays through ``_kernels.run_microkernel``
 (the argument layouts are in src/<kind>/microkernel_test.h), and so does its twin: a
 scalar loop with the same contract that reduces every output in the kernel's order (one
@@ -180,6 +180,19 @@ def check_dw_lanes(run, shape):
                   w=run.rand(9 * VLEN), bias=run.rand(VLEN) if bias else None)
 
 
+def check_dw_lanes_any(run, shape):
+    RB, NB, VLEN, _ = shape
+    for KK, bias in itertools.product((1, 4, 9, 25), (False, True)):
+        # a grid of pixel vectors; taps anywhere in it (as dilations and phases put them),
+        # rows of the tile rstep apart
+        rstep = (NB + 7) * VLEN
+        ng = (RB + 12) * rstep
+        offs = run.rng.integers(0, ng - (RB - 1) * rstep - NB * VLEN, KK) // VLEN * VLEN
+        run.check(RB * NB * VLEN, pad=4, x=run.rand(ng), w=run.rand(KK * VLEN),
+                  offs=offs.astype(np.int64), bias=run.rand(VLEN) if bias else None,
+                  ints=(KK, rstep, ng))
+
+
 @pytest.mark.parametrize("level, dtype, family, name, shape", list(_kernels_listed()))
 def test_microkernel_matches_its_twin_bitwise(level, dtype, family, name, shape):
     run = Runner(level, dtype, family, name)
@@ -194,6 +207,8 @@ def test_microkernel_matches_its_twin_bitwise(level, dtype, family, name, shape)
         check_dw_plane(run, shape, vlen)
     elif family == "dw.lanes":
         check_dw_lanes(run, shape)
+    elif family == "dw.lanes_any":
+        check_dw_lanes_any(run, shape)
     else:
         pytest.fail(f"no test for micro-kernel family {family!r}: add a check_ function")
     assert run.calls > 0
@@ -202,7 +217,7 @@ def test_microkernel_matches_its_twin_bitwise(level, dtype, family, name, shape)
 def test_every_kernel_family_is_listed_on_the_best_isa():
     level = _kernels.cpu_max_isa()
     families = {f for f, _, _ in _kernels.microkernels(level, np.float32)}
-    assert {"gemm.ukr", "gemm.ukrc", "dw.row", "dw.plane"} <= families
+    assert {"gemm.ukr", "gemm.ukrc", "dw.row", "dw.plane", "dw.lanes_any"} <= families
     if level >= 1:
         assert {"dw.direct", "dw.lanes"} <= families
 

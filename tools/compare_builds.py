@@ -2,7 +2,7 @@
 the speed (issue 15: "the bench before and after, in one run on the same machine").
 
     python tools/compare_builds.py --old /path/to/old/checkout --new /path/to/new/checkout \
-        [--layers a,b | --sweep N --seed S] [--threads 1,2] [--rounds 15]
+        [--layers a,b | --sweep N --seed S [--families a,b]] [--threads 1,2] [--rounds 15]
         [--activation relu6] [--json F]
 
 Each build runs in a child process of its own (PYTHONPATH set to its checkout, built in
@@ -116,6 +116,8 @@ def main():
     ap.add_argument("--sweep", type=int, metavar="N",
                     help="N random layers drawn by the new build (gconv/bench/sweep.py)")
     ap.add_argument("--seed", type=int, default=1, help="the sweep's seed")
+    ap.add_argument("--families", help="with --sweep: keep only these families' layers "
+                    "(comma-separated names of gconv/bench/sweep.py's FAMILIES)")
     ap.add_argument("--json")
     args = ap.parse_args()
     old, new = Build(args.old), Build(args.new)
@@ -125,6 +127,9 @@ def main():
         for spec in new.ask(op="sweep", n=args.sweep, seed=args.seed):
             spec = {k: (tuple(v) if isinstance(v, list) else v) for k, v in spec.items()}
             specs[spec["name"]] = spec
+        if args.families:            # a sweep layer is named sweep{seed}-{i}-{family}
+            keep = set(args.families.split(","))
+            specs = {n: s for n, s in specs.items() if n.split("-", 2)[2] in keep}
         names = list(specs)
     else:
         names = (args.layers.split(",") if args.layers

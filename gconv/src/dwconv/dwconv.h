@@ -10,13 +10,15 @@
  *   row_kernels.h    row mode's kernels by id (DW_KERNEL), their tables
  *   plane_kernels.h  plane mode's kernels, their table
  *   lanes.h          lanes mode's tiles and task
+ *   lanes_any.h      lanes mode for any kernel: runtime taps, bands of rows (the general
+ *                    engine: shapes without an unrolled kernel, small rows, 7x7 stride 2)
  *   planner.h        kernel id, mode, direct rows, scratch, task split (dw_plan)
  *   tasks.h          copies into scratch, dw_task
  *   twins.h, microkernel_test.h   test-only: plain twins of the kernels, and running one
  *                    alone (the row's `tests`)
  *
- * Row and plane mode are vectorised along the output width, lanes mode across channels.
- * Three modes:
+ * Row and plane mode are vectorised along the output width, the lanes modes across
+ * channels. Four modes:
  *
  * Row mode (the general one)
  *   task      = (image n, block of MB groups, block of NC output rows). A task writes only
@@ -75,6 +77,13 @@
  *               than VLEN channels reads the last valid channel again in the empty lanes
  *               and stores those lanes to a throw-away vector.
  *
+ * Lanes mode for any kernel (any kernel size, stride, dilation, padding, multiplier; at
+ * least VLEN/2 channels): lanes mode's layout with the taps in a runtime loop over a
+ * zero-padded grid whose columns are split by the stride's phase, planes in bands of output
+ * rows; see dwconv/lanes_any.h. The planner sends it every shape without an unrolled row
+ * kernel, rows of at most a vector (but 3x3 stride 1 plane mode on rows of half a vector
+ * or more) and 7x7 stride 2.
+ *
  * Epilogue: bias seeds the accumulators; the residual and the activation run over each
  * strip's rows right after they are stored (still in L1).
  *
@@ -100,6 +109,7 @@
 #include "dwconv/row_kernels.h"
 #include "dwconv/plane_kernels.h"
 #include "dwconv/lanes.h"
+#include "dwconv/lanes_any.h"
 #include "dwconv/planner.h"
 #include "dwconv/tasks.h"
 #if GCONV_TWINS
@@ -127,6 +137,7 @@ static const gconv_kind FN(dw_kind) = {"depthwise", sizeof(dw_params), FN(dw_pla
 #undef DW_E
 #undef DW_KERNEL
 #undef DW_LNB
+#undef DW_ANB
 #undef DW_COL_ADVANCE
 #undef DW_PLANE_KERNEL
 #undef DW_SPECIALISE

@@ -20,12 +20,17 @@
  *   dw.lanes   dw_lanes_tile(RB, NB)        shape {RB, NB, VLEN, 0}
  *     x = grid, (RB + 2) x (NB + 2) x VLEN; w = 9 x VLEN (vector t: tap t of each lane);
  *     bias = VLEN values or NULL (zeros); out = RB x NB x VLEN.
+ *   dw.lanes_any  dw_any_tiles[RB-1][NB-1] (dwconv/lanes_any.h)  shape {RB, NB, VLEN, 0}
+ *     x = grid of n[2] elements; offs = n[0] tap offsets into it; n[1] = elements
+ *     between the tile's two rows; w = n[0] x VLEN (vector t: tap t of each lane);
+ *     bias = VLEN values or NULL (zeros); out = RB x NB x VLEN.
  */
 
 #ifndef GCONV_DWCONV_TEST_FAMILIES      /* once, not per variant */
 #define GCONV_DWCONV_TEST_FAMILIES
-enum { DW_TEST_ROW, DW_TEST_DIRECT, DW_TEST_PLANE, DW_TEST_LANES };
-static const char *const dw_test_families[] = {"dw.row", "dw.direct", "dw.plane", "dw.lanes"};
+enum { DW_TEST_ROW, DW_TEST_DIRECT, DW_TEST_PLANE, DW_TEST_LANES, DW_TEST_LANES_ANY };
+static const char *const dw_test_families[] = {"dw.row", "dw.direct", "dw.plane", "dw.lanes",
+                                               "dw.lanes_any"};
 #endif
 
 typedef void (*FN(dw_lanes_tile_fn))(const T *, long, const VEC *, const T *, T *, long);
@@ -63,7 +68,8 @@ typedef struct {
     int family, id, mm, generic;
     FN(dw_rows_fn) rows;        /* dw.row, dw.direct */
     FN(dw_plane_fn) plane;      /* dw.plane */
-    int lanes;                  /* dw.lanes: index into dw_lanes_tiles */
+    int lanes;                  /* dw.lanes: index into dw_lanes_tiles; dw.lanes_any: into
+                                   dw_any_tiles */
 } FN(dw_test_entry);
 
 /* The index-th kernel of the list: 1, or 0 past its end. */
@@ -97,6 +103,13 @@ static int FN(dw_test_entry_at)(int index, FN(dw_test_entry) *e)
         return 1;
     }
 #endif
+    for (int t = 0; t < 16; t++) {              /* dw_any_tiles: [RB-1][NB-1], NB <= 8 */
+        if (t % 8 + 1 > DW_ANB) continue;       /* not instantiated here */
+        if (i++ != index) continue;
+        e->family = DW_TEST_LANES_ANY;
+        e->lanes = t;
+        return 1;
+    }
     return 0;
 }
 
@@ -106,6 +119,13 @@ static int FN(dw_ukr_list)(int index, gconv_ukr_info *info)
     if (!FN(dw_test_entry_at)(index, &e)) return 0;
     info->family = dw_test_families[e.family];
     memset(info->shape, 0, sizeof(info->shape));
+    if (e.family == DW_TEST_LANES_ANY) {
+        info->shape[0] = e.lanes / 8 + 1;
+        info->shape[1] = e.lanes % 8 + 1;
+        info->shape[2] = VLEN;
+        snprintf(info->name, sizeof(info->name), "%dx%d", info->shape[0], info->shape[1]);
+        return 1;
+    }
 #if DW_LANES_TESTS
     if (e.family == DW_TEST_LANES) {
         info->shape[0] = FN(dw_lanes_tiles)[e.lanes].rb;
@@ -241,10 +261,35 @@ static int FN(dw_test_lanes)(const FN(dw_test_entry) *e, int twin, const gconv_u
 #endif
 }
 
+/* dw.lanes_any: on aligned copies of the frame's arrays, as the task's scratch */
+static int FN(dw_test_lanes_any)(const FN(dw_test_entry) *e, int twin, const gconv_ukr_call *c)
+{
+    const int RB = e->lanes / 8 + 1, NB = e->lanes % 8 + 1;
+    const long KK = c->n[0], rstep = c->n[1], ng = c->n[2], no = RB * NB * VLEN;
+    if (KK < 1 || rstep < 0 || c->offs == NULL) return -1;
+    for (long t = 0; t < KK; t++)
+        if (c->offs[t] < 0 || c->offs[t] + (RB - 1) * rstep + NB * VLEN > ng) return -1;
+    T *buf = aligned_alloc(64, (size_t)((ng + (KK + 1) * VLEN + no) * sizeof(T) + 63) / 64 * 64);
+    if (buf == NULL) return -1;
+    T *g = buf, *wv = g + ng, *bv = wv + KK * VLEN, *o = bv + VLEN;
+    memcpy(g, c->x, (size_t)ng * sizeof(T));
+    memcpy(wv, c->w, (size_t)(KK * VLEN) * sizeof(T));
+    for (int l = 0; l < VLEN; l++) bv[l] = c->bias ? ((const T *)c->bias)[l] : (T)0;
+    if (twin)
+        FNT(dw_any_tile_twin)(GCONV_FUSED, RB, NB, VLEN, g, rstep, c->offs, KK, wv, bv, o,
+                              NB * VLEN);
+    else
+        FN(dw_any_tiles)[e->lanes](g, rstep, c->offs, KK, wv, bv, o, NB * VLEN);
+    memcpy(c->out, o, (size_t)no * sizeof(T));
+    free(buf);
+    return 0;
+}
+
 static int FN(dw_ukr_run)(int index, int twin, const gconv_ukr_call *c)
 {
     FN(dw_test_entry) e;
     if (!FN(dw_test_entry_at)(index, &e)) return -1;
+    if (e.family == DW_TEST_LANES_ANY) return FN(dw_test_lanes_any)(&e, twin, c);
     if (e.family == DW_TEST_LANES) return FN(dw_test_lanes)(&e, twin, c);
     if (e.family == DW_TEST_PLANE) return FN(dw_test_plane)(&e, twin, c);
     return FN(dw_test_rows)(&e, twin, c);

@@ -30,7 +30,7 @@ static const gconv_dw_kernel_info gconv_dw_kernels[DW_N_KERNELS] = {
 #undef GCONV_DW_K_INFO
 
 /* The three modes (see dwconv/dwconv.h): the planner picks one per problem. */
-enum { DW_MODE_ROW = 0, DW_MODE_PLANE = 1, DW_MODE_LANES = 2 };
+enum { DW_MODE_ROW = 0, DW_MODE_PLANE = 1, DW_MODE_LANES = 2, DW_MODE_LANES_ANY = 3 };
 
 /* Why lanes mode does not take a problem (dw_lanes_declined), for the report. */
 enum {

@@ -109,6 +109,60 @@ static int FN(dw_direct_ok)(const dw_params *p)
     return 2 * masked <= nvec;
 }
 
+/* Lanes mode for any kernel (dwconv/lanes_any.h), when the problem has channels to fill
+ * at least half the lanes and a band of one output row fits the scratch cap, for
+ *   - every shape without an unrolled row kernel (runtime taps along rows reach a fifth
+ *     of its speed),
+ *   - output rows of at most a vector (row mode would compute a whole vector per row,
+ *     plane mode masks taps per lane), but 3x3 stride 1 in plane mode on planes at least
+ *     half a vector wide (18x14 1.8x faster in plane mode, 14x14 and 14x7 level; 7x7
+ *     0.74x the time in lanes mode, and 5x5 kernels 0.65-0.87x),
+ *   - 7x7 at stride 2 (its row kernel splits even and odd columns for 7 taps a row:
+ *     0.63x the time in lanes mode on a 112x199 plane).
+ * Measured on Zen 4 against the row, plane and 3x3 lanes kernels on random sweep layers
+ * (tools/compare_builds.py --families depthwise,depthwise_mult). */
+#define DW_ANY_SCRATCH_BYTES (256 * 1024)
+static int FN(dw_any_fits)(const dw_params *p)
+{
+    if (!(2 * p->G >= VLEN && VLEN > 1 &&
+          FN(dw_any_scratch)(p, 1) * (long)sizeof(T) <= DW_ANY_SCRATCH_BYTES))
+        return 0;
+    if (p->kernel_id == DW_K_GENERIC || p->kernel_id == DW_K_7S2) return 1;
+    if (p->OW > VLEN) return 0;
+    return !(p->kernel_id == DW_K_3S1 && FN(dw_use_plane)(p) && 2 * p->W >= VLEN);
+}
+
+/* Bands of output rows whose grid and stage fit the scratch cap; whole planes take several
+ * channel blocks per task when they are small; bands are split further when images x
+ * blocks x bands are too few for the threads (>= 4 tasks each). */
+static void FN(dw_plan_any)(dw_params *p, int n_threads)
+{
+    p->mode = DW_MODE_LANES_ANY;
+    p->unrolled = 0;
+    p->strip_channels = 1;
+    long rows = p->OH;
+    while (rows > 1 && FN(dw_any_scratch)(p, rows) * (long)sizeof(T) > DW_ANY_SCRATCH_BYTES)
+        rows = (rows + 1) / 2;
+    const long blocks = (p->G + VLEN - 1) / VLEN;
+    long nb = 1;
+    if (rows == p->OH)
+        nb = FN(dw_units_per_task)((long)VLEN * p->M * p->OH * p->OW * p->KH * p->KW, blocks,
+                                   p->N, n_threads);
+    p->groups_per_task = nb * VLEN;
+    p->n_group_blocks = (blocks + nb - 1) / nb;
+    const long want = 4L * n_threads, base = p->N * p->n_group_blocks;
+    if (n_threads > 1 && base * ((p->OH + rows - 1) / rows) < want) {
+        const long split = (want + base - 1) / base;
+        const long r = (p->OH + split - 1) / split;
+        if (r < rows) rows = r > 0 ? r : 1;
+    }
+    p->sub_rows = p->rows_per_task = rows;
+    p->n_row_blocks = (p->OH + rows - 1) / rows;
+    p->n_tasks = base * p->n_row_blocks;
+    p->scratch_elems = FN(dw_any_scratch)(p, rows);
+    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
+}
+
 static void FN(dw_plan)(void *params, int n_threads, int flags)
 {
     dw_params *p = params;
@@ -118,6 +172,10 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
     p->elem_size = (int)sizeof(T);
     p->kernel_id = FN(dw_kernel_id)(p);
     p->lanes_declined = FN(dw_lanes_declined)(p);
+    if (FN(dw_any_fits)(p)) {
+        FN(dw_plan_any)(p, n_threads);
+        return;
+    }
     if (p->lanes_declined == DW_LANES_FIT) {
         p->mode = DW_MODE_LANES;
         p->unrolled = 1;                  /* dw_lanes_tile: 3x3 compiled in */

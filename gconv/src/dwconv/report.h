@@ -9,7 +9,7 @@
 #ifndef GCONV_DWCONV_REPORT_H
 #define GCONV_DWCONV_REPORT_H
 
-static const char *const dw_mode_names[] = {"row", "plane", "lanes"};
+static const char *const dw_mode_names[] = {"row", "plane", "lanes", "lanes-any"};
 
 /* Why the kernel that runs is the generic one (p->unrolled == 0). */
 static void dw_report_generic(const dw_params *p, gconv_report *r)
@@ -38,10 +38,13 @@ static void dw_report_generic(const dw_params *p, gconv_report *r)
 static void dw_report_path(const dw_params *p, gconv_report *r)
 {
     const int vl = p->vlen;
-    gconv_report_path(r, "depthwise / %s mode, ", dw_mode_names[p->mode]);
+    if (p->mode == DW_MODE_LANES_ANY)
+        gconv_report_path(r, "depthwise / lanes mode, runtime taps");
+    else
+        gconv_report_path(r, "depthwise / %s mode, ", dw_mode_names[p->mode]);
     if (p->unrolled)
         gconv_report_path(r, "%s unrolled", gconv_dw_kernels[p->kernel_id].name);
-    else
+    else if (p->mode != DW_MODE_LANES_ANY)
         gconv_report_path(r, "generic kernel");
     if (p->direct_rows) gconv_report_path(r, ", input read in place");
     if (p->strip_channels == 2) gconv_report_path(r, ", channels in pairs");
@@ -51,6 +54,22 @@ static void dw_report_path(const dw_params *p, gconv_report *r)
                          "%ldx%ld plane (at least a vector of %d pixels, at most 16x16) and "
                          "%ld channels (at least %d): a vector holds one pixel of %d channels",
                          p->H, p->W, vl, p->G, vl, vl);
+        return;
+    }
+    if (p->mode == DW_MODE_LANES_ANY) {
+        gconv_report_say(r, "%ldx%ld, stride (%ld, %ld), dilation (%ld, %ld), multiplier "
+                         "%ld: ", p->KH, p->KW, p->SH, p->SW, p->DH, p->DW, p->M);
+        if (p->kernel_id == DW_K_GENERIC)
+            gconv_report_say(r, "no unrolled row kernel");
+        else if (p->OW <= vl)
+            gconv_report_say(r, "output rows of %ld, at most a vector of %d", p->OW, vl);
+        else
+            gconv_report_say(r, "the %s row kernel is slower here", 
+                             gconv_dw_kernels[p->kernel_id].name);
+        gconv_report_say(r, "; %ld channels fill at least half a vector: a vector holds one "
+                         "pixel of %d channels, taps in a runtime loop over a zero-padded "
+                         "grid of %ld output row%s' input", p->G, vl, p->rows_per_task,
+                         GCONV_PLURAL(p->rows_per_task));
         return;
     }
     if (p->mode == DW_MODE_PLANE)

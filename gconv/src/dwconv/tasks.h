@@ -94,6 +94,10 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
         FN(dw_lanes_task)(p, x, w, bias, res, y, n, g0, g1, scratch);
         return;
     }
+    if (p->mode == DW_MODE_LANES_ANY) {
+        FN(dw_any_task)(p, x, w, bias, res, y, n, g0, g1, oh0, oh1, scratch);
+        return;
+    }
     if (p->mode == DW_MODE_ROW) {
         const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->kernel_id];
         const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;

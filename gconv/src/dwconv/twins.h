@@ -52,3 +52,21 @@ static void FNT(dw_lanes_tile_twin)(int fused, int RB, int NB, int VL, const T *
                 o[r * op + j * VL + l] = acc;
             }
 }
+
+/* A lanes-mode-for-any-kernel tile (dwconv/lanes_any.h): RB output rows x NB output
+ * columns x VL channels, taps t in order,
+ *   o[r*op + j*VL + l] = bv[l] + sum over t of wv[t*VL + l] * g[toff[t] + r*rstep + j*VL + l]. */
+static void FNT(dw_any_tile_twin)(int fused, int RB, int NB, int VL, const T *g, long rstep,
+                                  const long *toff, long KK, const T *wv, const T *bv, T *o,
+                                  long op)
+{
+    for (int r = 0; r < RB; r++)
+        for (int j = 0; j < NB; j++)
+            for (int l = 0; l < VL; l++) {
+                T acc = bv[l];
+                for (long t = 0; t < KK; t++)
+                    acc = FNT(twin_madd)(fused, wv[t * VL + l],
+                                         g[toff[t] + r * rstep + j * VL + l], acc);
+                o[r * op + j * VL + l] = acc;
+            }
+}
