@@ -145,14 +145,26 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
         /* 1. input pixels into the grid: VLEN pixels x VLEN channels per transpose, the
          * last block pulled back; missing channels (nc < VLEN) read the last one again */
         if (npix >= VLEN) {
+            /* pixel q0's grid vector; then column by column: its phase ph and place qd
+             * in the phase advance without divisions (two per lane cost more than the
+             * transpose itself at stride 2) */
+            long ih = q0 / W, iw = 0, ph = p->PL % SW, qd = p->PL / SW;
+            T *row = grid + (ih - gi0) * gv;
             for (long qb = q0; qb < q1; qb += VLEN) {
                 const long qs = qb + VLEN <= q1 ? qb : q1 - VLEN;
-                long ih = qs / W, iw = qs % W;
+                if (qs != qb) {          /* the last block, pulled back: start over there */
+                    ih = qs / W, iw = qs % W;
+                    ph = (iw + p->PL) % SW, qd = (iw + p->PL) / SW;
+                    row = grid + (ih - gi0) * gv;
+                }
                 for (int i = 0; i < VLEN; i++) {
-                    const long c = iw + p->PL;
-                    d[i] = grid + (ih - gi0) * gv + ((c % SW) * wq + c / SW) * VLEN;
+                    d[i] = row + (ph * wq + qd) * VLEN;
                     s[i] = xc + (i < nc ? i : nc - 1) * HW + qs;
-                    if (++iw == W) iw = 0, ih++;
+                    if (++ph == SW) ph = 0, qd++;
+                    if (++iw == W) {
+                        iw = 0, ph = p->PL % SW, qd = p->PL / SW;
+                        row += gv;
+                    }
                 }
                 FN(dw_tr)(s, NULL, 0, d, NULL, NULL);
             }
