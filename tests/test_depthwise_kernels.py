@@ -386,3 +386,29 @@ def test_scratch_stays_small():
             blk = _blocking(N, C, H, W, k, s, p, dtype=dtype, isa=isa)
             input_bytes = H * W * np.dtype(dtype).itemsize
             assert blk["scratch_bytes"] <= max(256 * 1024, input_bytes // 16), (shape, blk)
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(N=1, C=32, H=20, W=21, KH=3, KW=3, stride=1, padding=3, dilation=3, mult=1),
+    dict(N=2, C=24, H=33, W=17, KH=5, KW=7, stride=(2, 3), padding=(4, 5), dilation=1, mult=2),
+    dict(N=1, C=48, H=120, W=90, KH=7, KW=7, stride=2, padding=3, dilation=1, mult=1),
+])
+def test_lanes_any_padding_is_zero_whatever_ran_before(cfg):
+    """Lanes mode for any kernel does not zero its scratch per call: each task zeroes the
+    grid's padding. A call on NaN input (scratch left full of NaN, reused by the next
+    call's allocation) must not leak into a call on finite input, on any ISA."""
+    rng = np.random.default_rng(7)
+    N, C, H, W, KH, KW, M = (cfg[k] for k in ("N", "C", "H", "W", "KH", "KW", "mult"))
+    kwargs = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                  groups=C, algorithm="depthwise")
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((C * M, 1, KH, KW)).astype(np.float32)
+    for isa in ISAS:
+        gconv.set_isa(isa)
+        for threads in (1, 2):
+            gconv.set_num_threads(threads)
+            clean = gconv.conv2d(x, w, None, **kwargs)
+            assert np.isfinite(clean).all()
+            gconv.conv2d(np.full_like(x, np.nan), w, None, **kwargs)
+            again = gconv.conv2d(x, w, None, **kwargs)
+            np.testing.assert_array_equal(again, clean)

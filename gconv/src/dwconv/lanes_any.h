@@ -17,8 +17,8 @@
  *            output column ow, tap kw  ->  padded column ow*SW + kw*DW
  *                                      ->  vector toff(kw) + ow        (one offset per tap)
  *
- *          Padding columns are zero from the start (zero_scratch) and never written; rows
- *          outside the input are cleared per task (another band may have left input there).
+ *          Each task zeroes the grid's padding (the scratch is not zeroed per call): rows
+ *          outside the input, and the padded columns outside the input that taps read.
  *   tile   RB (1-2) output rows x NB (up to DW_ANB) output columns in registers. Taps in a
  *          runtime loop, kh-major as every depthwise kernel sums them: per tap, one weight
  *          vector and RB*NB FMAs whose input vectors come straight from the grid (memory
@@ -83,6 +83,19 @@ static const FN(dw_any_tile_fn) FN(dw_any_tiles)[16] = {DW_ANY_TILE_LIST(DW_ANY_
 #undef DW_ANY_TILE_PTR
 #undef DW_ANY_TILE_LIST
 
+/* VLEN x VLEN transpose: row i read at s[i] (s NULL: s0 + i*lds), column i written to
+ * d[i] (d NULL: d0 + i*ldd). */
+DW_INLINE void FN(dw_tr_any)(const T *const *s, const T *s0, long lds, T *const *d, T *d0,
+                             long ldd)
+{
+    VEC r[VLEN];
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) r[i] = LOADU(s ? s[i] : s0 + i * lds);
+    FN(transpose_regs)(r);
+#pragma GCC unroll 16
+    for (int i = 0; i < VLEN; i++) STOREU(d ? d[i] : d0 + i * ldd, r[i]);
+}
+
 /* Grid geometry (the planner sizes scratch with these): padded columns the taps and the
  * input reach, vectors per phase (wq) and per grid row (gw = SW * wq). */
 static long FN(dw_any_wq)(const dw_params *p)
@@ -134,10 +147,22 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
     const long npix = q1 - q0;
     const T *s[VLEN];
     T *d[VLEN];
-    /* grid rows outside the input: zero (whole rows, the padding columns too) */
-    for (long k = 0; k < nin; k++)
-        if (gi0 + k < 0 || gi0 + k >= H)
-            for (long e = 0; e < gv; e++) grid[k * gv + e] = 0;
+    /* the zero padding, per task (the scratch is not zeroed: another task's band may have
+     * left input values anywhere): grid rows outside the input whole, and in the others
+     * the padded columns outside [PL, PL + W) that the taps read */
+    const long ncols = (OW - 1) * SW + (KW - 1) * p->DW + 1;
+    for (long k = 0; k < nin; k++) {
+        T *gr = grid + k * gv;
+        if (gi0 + k < 0 || gi0 + k >= H) {
+            for (long e = 0; e < gv; e++) gr[e] = 0;
+            continue;
+        }
+        for (int side = 0; side < 2; side++)        /* left of the input, right of it */
+            for (long c = side ? p->PL + W : 0; c < (side ? ncols : p->PL); c++) {
+                T *v = gr + ((c % SW) * wq + c / SW) * VLEN;
+                for (int i = 0; i < VLEN; i++) v[i] = 0;
+            }
+    }
 
     for (long cb = c0; cb < c1; cb += VLEN) {
         const long nc = c1 - cb < VLEN ? c1 - cb : VLEN;
@@ -157,16 +182,26 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
                     ph = (iw + p->PL) % SW, qd = (iw + p->PL) / SW;
                     row = grid + (ih - gi0) * gv;
                 }
+                /* full blocks of channels read rows HW apart; at stride 1 a block within
+                 * one input row lands on consecutive grid vectors: no pointer arrays */
+                const T *s0 = nc == VLEN ? xc + qs : NULL;
+                if (nc < VLEN)
+                    for (int i = 0; i < VLEN; i++) s[i] = xc + (i < nc ? i : nc - 1) * HW + qs;
+                if (SW == 1 && iw + VLEN <= W) {
+                    FN(dw_tr_any)(s0 ? NULL : s, s0, HW, NULL, row + qd * VLEN, VLEN);
+                    iw += VLEN, qd += VLEN;
+                    if (iw == W) iw = 0, qd = p->PL, row += gv;
+                    continue;
+                }
                 for (int i = 0; i < VLEN; i++) {
                     d[i] = row + (ph * wq + qd) * VLEN;
-                    s[i] = xc + (i < nc ? i : nc - 1) * HW + qs;
                     if (++ph == SW) ph = 0, qd++;
                     if (++iw == W) {
                         iw = 0, ph = p->PL % SW, qd = p->PL / SW;
                         row += gv;
                     }
                 }
-                FN(dw_tr)(s, NULL, 0, d, NULL, NULL);
+                FN(dw_tr_any)(s0 ? NULL : s, s0, HW, d, NULL, 0);
             }
         } else {
             for (long q = q0; q < q1; q++) {
@@ -204,6 +239,10 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
             if (nf >= VLEN) {
                 for (long qb = 0; qb < nf; qb += VLEN) {
                     const long qs = qb + VLEN <= nf ? qb : nf - VLEN;
+                    if (nc == VLEN) {
+                        FN(transpose_block)(stage + qs * VLEN, VLEN, yc + qs, M * plane);
+                        continue;
+                    }
                     for (int i = 0; i < VLEN; i++)
                         d[i] = i < nc ? yc + i * M * plane + qs : dummy;
                     FN(dw_tr)(NULL, stage + qs * VLEN, VLEN, d, NULL, NULL);

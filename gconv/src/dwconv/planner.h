@@ -138,6 +138,7 @@ static int FN(dw_any_fits)(const dw_params *p)
 static void FN(dw_plan_any)(dw_params *p, int n_threads)
 {
     p->mode = DW_MODE_LANES_ANY;
+    p->zero_scratch = 0;        /* each task zeroes the grid's padding (dw_any_task) */
     p->unrolled = 0;
     p->strip_channels = 1;
     long rows = p->OH;
