@@ -157,11 +157,14 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
             for (long e = 0; e < gv; e++) gr[e] = 0;
             continue;
         }
-        for (int side = 0; side < 2; side++)        /* left of the input, right of it */
-            for (long c = side ? p->PL + W : 0; c < (side ? ncols : p->PL); c++) {
-                T *v = gr + ((c % SW) * wq + c / SW) * VLEN;
+        for (int side = 0; side < 2; side++) {      /* left of the input, right of it */
+            const long c0 = side ? p->PL + W : 0, c1 = side ? ncols : p->PL;
+            for (long c = c0, ph = c0 % SW, qd = c0 / SW; c < c1; c++) {
+                T *v = gr + (ph * wq + qd) * VLEN;
                 for (int i = 0; i < VLEN; i++) v[i] = 0;
+                if (++ph == SW) ph = 0, qd++;
             }
+        }
     }
 
     for (long cb = c0; cb < c1; cb += VLEN) {
