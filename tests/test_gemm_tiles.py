@@ -234,6 +234,14 @@ FILL_CASES = [
     ("rows_3x3_image", 1, 64, 3, 3, 64, 2, 3, 1, 1, 1, False),      # fewer than 16 elements
     ("rows_few_channels", 1, 16, 30, 30, 16, 4, 3, 1, 1, 1, False),  # recipes not worth it
     ("rows_stride2", 1, 64, 14, 14, 64, 2, 3, 2, 1, 1, False),
+    # strides 3..6: each phase's vectors picked out of the row's vectors by shuffle chains
+    # (fill_strided_rows); rows ending near the input's end read exactly; stride 7 still
+    # through the row buffer
+    ("rows_stride3", 2, 32, 59, 47, 32, 8, 3, 3, 1, 1, False),
+    ("rows_stride4_5x5", 1, 16, 40, 70, 24, 4, 5, (4, 3), 2, 1, False),
+    ("rows_stride5_dilated", 1, 12, 33, 81, 12, 3, 3, (2, 5), 2, 2, False),
+    ("rows_stride6_small", 2, 8, 13, 17, 16, 2, 2, 6, 1, 1, False),
+    ("rows_stride7", 1, 8, 30, 50, 8, 1, 3, 7, 1, 1, False),
 ]
 
 
