@@ -19,7 +19,13 @@ class Implementation:
     summary = ""
 
     def why_not(self, problem):
+        """Why this implementation cannot run ``problem`` (None: it can)."""
         return None
+
+    def why_not_auto(self, problem):
+        """Why 'auto' passes over it for ``problem`` (None: auto takes it): why_not, or a
+        problem it can run but another implementation runs faster."""
+        return self.why_not(problem)
 
     def make_plan(self, problem, isa, n_threads):
         return _kernels.Plan(problem, self.kind, isa, n_threads, self.plan_flags)
@@ -47,6 +53,41 @@ class Depthwise(Implementation):
             return (f"depthwise needs one input channel per group (C_in / groups == 1), "
                     f"but C_in / groups = {p.C_in}/{p.groups} = {p.C_in_g}")
         return None
+
+    # Fewer channels than this fill too few lanes of the depthwise kind's channel-vector
+    # mode (lanes mode for any kernel takes >= VLEN/2: 8 on AVX-512)
+    FEW_CHANNELS = 8
+
+    def why_not_auto(self, p):
+        reason = self.why_not(p)
+        if reason is not None:
+            return reason
+        # Few channels with many outputs each (a stem of one or two input channels): the
+        # general GEMM vectorises over the output channels, while the depthwise kind runs
+        # one output channel at a time (or two, for its unrolled 3x3 kernels). Measured
+        # (Zen 4): 1x224x224 -> 64, 4x4 s2: 849 -> 417 us; 8x1x224x224 -> 16, 5x5 s2
+        # (unrolled, no channel pairs): 2245 -> 1217 us; 1x56x56 -> 64, 7x7: level. The
+        # unrolled 3x3 kernels stay faster (3x3 s2 -> 32: 130 against 154 us).
+        M = p.C_out_g
+        if (p.groups < self.FEW_CHANNELS and M >= self.FEW_CHANNELS
+                and not has_paired_dw_kernel(p)):
+            return (f"{p.groups} channel(s) with {M} outputs each and no depthwise kernel "
+                    f"for {p.KH}x{p.KW}, stride {p.stride}, dilation {p.dilation} that takes "
+                    f"output channels in pairs: the general GEMM vectorises over the {M} "
+                    f"output channels")
+        return None
+
+
+def has_paired_dw_kernel(p):
+    """Whether the depthwise kind has an unrolled row kernel that takes a depth multiplier's
+    output channels in pairs for p's kernel, stride and dilation: the 3x3 ones of its kernel
+    table (_kernels.DW_KERNELS; 3x3 at dilation 2 in float32 only)."""
+    if (p.KH, p.KW) != (3, 3) or p.stride[0] != p.stride[1] or p.dilation[0] != p.dilation[1]:
+        return False
+    for name, k, s, d in _kernels.DW_KERNELS[1:]:
+        if (k, s, d) == (3, p.stride[0], p.dilation[0]):
+            return d == 1 or np.dtype(p.dtype) == np.float32
+    return False
 
 
 class Pointwise(Implementation):
@@ -101,7 +142,7 @@ def select(problem, algorithm="auto"):
     """The implementation that runs ``problem``; ValueError if a forced one declines."""
     if algorithm == "auto":
         for impl in AUTO_ORDER:
-            if impl.why_not(problem) is None:
+            if impl.why_not_auto(problem) is None:
                 return impl
         raise AssertionError("'general' accepts every problem")  # pragma: no cover
     impl = BY_NAME.get(algorithm) if isinstance(algorithm, str) else None
@@ -114,8 +155,9 @@ def select(problem, algorithm="auto"):
 
 
 def decisions(problem):
-    """[(name, reason or None)] for every implementation, in AUTO_ORDER then reference."""
-    return [(impl.name, impl.why_not(problem)) for impl in (*AUTO_ORDER, REFERENCE)]
+    """[(name, reason or None)] for every implementation, in AUTO_ORDER then reference: why
+    'auto' passes over each."""
+    return [(impl.name, impl.why_not_auto(problem)) for impl in (*AUTO_ORDER, REFERENCE)]
 
 
 def run_reference(problem, x, w, b):

@@ -412,3 +412,34 @@ def test_lanes_any_padding_is_zero_whatever_ran_before(cfg):
             gconv.conv2d(np.full_like(x, np.nan), w, None, **kwargs)
             again = gconv.conv2d(x, w, None, **kwargs)
             np.testing.assert_array_equal(again, clean)
+
+
+@pytest.mark.parametrize("shape, dtype, auto", [
+    ((1, 1, 40, 40, 64, 4, 2, 1), np.float32, "general"),     # stem, no unrolled 4x4
+    ((2, 1, 40, 40, 16, 5, 2, 2), np.float32, "general"),     # 5x5: one channel at a time
+    ((2, 1, 40, 40, 16, 5, 2, 2), np.float64, "general"),
+    ((1, 2, 30, 30, 32, (3, 5), 1, 1), np.float32, "general"),
+    ((1, 1, 40, 40, 64, 7, 1, 3), np.float32, "general"),
+    ((1, 1, 40, 40, 32, 3, 2, 1), np.float32, "depthwise"),   # unrolled 3x3: pairs
+    ((1, 3, 40, 40, 24, 3, 1, 1), np.float64, "depthwise"),
+    ((1, 2, 30, 30, 8, 3, 2, 1), np.float64, "depthwise"),
+    ((1, 2, 30, 30, 4, 5, 2, 2), np.float32, "depthwise"),    # few outputs per channel
+    ((1, 8, 30, 30, 64, 5, 2, 2), np.float32, "depthwise"),   # channels enough for lanes
+])
+def test_auto_sends_few_channel_many_output_problems_to_the_gemm(shape, dtype, auto):
+    """'auto' passes over depthwise for a few channels with many outputs each when the
+    depthwise kind has no unrolled kernel (the GEMM vectorises over the outputs); a forced
+    algorithm='depthwise' still runs it, and both agree with the reference."""
+    N, C, H, W, C_out, k, s, p = shape
+    rng = np.random.default_rng(2)
+    kh, kw = _pair(k)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((C_out, 1, kh, kw)).astype(dtype)
+    prob = build_problem(x, w, None, stride=s, padding=p, dilation=1, groups=C)
+    assert _dispatch.select(prob).name == auto
+    expected = conv2d_reference(x.astype(np.float64), w.astype(np.float64), None, _pair(s),
+                                _pads(p), (1, 1), C)
+    tol = 64 * np.finfo(dtype).eps * kh * kw
+    for algorithm in ("auto", "depthwise"):
+        got = gconv.conv2d(x, w, None, stride=s, padding=p, groups=C, algorithm=algorithm)
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
