@@ -106,6 +106,8 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
 {
     const long W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW, PL = p->PL;
     const long plane = FN(plane_stride)(p);
+    long used_b = 0;                            /* bit b: column phase b is read */
+    for (long b = 0; b < SW; b++) used_b |= (long)FN(phase_read)(b, p->KW, p->DW, SW) << b;
     /* mask[b][m]: step m of phase b's chain (m = 1: from vectors 0 and 1; m >= 2: the chain
      * so far and vector m); lanes not taken from the step's second input keep their own */
     FN(ivec) mask[PHASE_SHUFFLE_MAX_SW][PHASE_SHUFFLE_MAX_SW];
@@ -122,7 +124,8 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
         for (long k = row_vecs - 1; k >= 0; k--) {
             T *d = pa + k * VLEN + i * PW;
             if (zero) {
-                for (long b = 0; b < SW; b++) STOREU(d + b * plane, (VEC){0});
+                for (long b = 0; b < SW; b++)
+                    if (used_b >> b & 1) STOREU(d + b * plane, (VEC){0});
                 continue;
             }
             VEC v[PHASE_SHUFFLE_MAX_SW];
@@ -130,6 +133,7 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
                 v[m] = i < i_exact ? FN(col_load)(xrow, FN(plan_col_vec)(SW * k + m, PL, W))
                                    : FN(col_load_exact)(xrow, SW * k + m, PL, W);
             for (long b = 0; b < SW; b++) {
+                if (!(used_b >> b & 1)) continue;
                 VEC acc = __builtin_shuffle(v[0], v[1], mask[b][1]);
                 for (long m = 2; m < SW; m++) acc = __builtin_shuffle(acc, v[m], mask[b][m]);
                 STOREU(d + b * plane, acc);
@@ -165,6 +169,7 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
+            if (!FN(phase_read)(a, p->KH, p->DH, SH)) continue;    /* no tap reads it */
             T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
             /* rows [i0, i1) hold input rows ih = ih0 + SH*i in [0, H); the rest are zero */
             const long ih0 = SH * oh0 + a - p->PT;
@@ -187,7 +192,9 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
                                : i >= i_exact ? FN(col_load_exact)(xrow, u, PL, W)
                                : FN(col_load)(xrow, FN(plan_col_vec)(u, PL, W)));
                     for (long b = 0; b < SW; b++)
-                        for (long j = 0; j < PW; j++) pa[b * plane + i * PW + j] = rowbuf[SW * j + b];
+                        if (FN(phase_read)(b, p->KW, p->DW, SW))
+                            for (long j = 0; j < PW; j++)
+                                pa[b * plane + i * PW + j] = rowbuf[SW * j + b];
                 }
                 continue;
             }

@@ -111,6 +111,16 @@ static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int
 
 /* Elements from one phase plane to the next: PROWS rows of PW, then VLEN of slack so whole-
  * vector copies may run past a row's end (into the next row, written later, or the slack). */
+/* Whether any tap reads row phase a (column phase b): (kh*DH) % SH == a for some kh. A
+ * 1x1 kernel at stride 2 reads one phase plane of four; the others are never filled
+ * (fill_phase_planes) and take no cache (the row blocking below counts the read ones). */
+static int FN(phase_read)(long phase, long K, long D, long S)
+{
+    for (long k = 0; k < K && k < S; k++)       /* (k*D) % S repeats with period <= S */
+        if ((k * D) % S == phase) return 1;
+    return 0;
+}
+
 static inline long FN(plane_stride)(const gemm_params *p) { return p->PROWS * p->PW + VLEN; }
 
 /* Flat planes at stride 1: read a plane of PROWS x PW as one flat run. The valid lanes of
@@ -214,10 +224,15 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
         p->direct_out = HAVE_MASKED_STORES && !p->channel_vectors && p->OW >= VLEN;
         const long NR = p->channel_vectors ? p->MR : (long)p->NV * VLEN;   /* pixels per tile */
         const long halo = (p->KH - 1) * p->DH / p->SH;
-        /* rows per task: input planes + staging within ~384 KB of the 1 MB L2 */
+        /* rows per task: the input planes read + staging within ~384 KB of the 1 MB L2 */
+        long phases_read = 0;
+        for (long a = 0; a < p->SH; a++)
+            for (long b = 0; b < p->SW; b++)
+                phases_read += FN(phase_read)(a, p->KH, p->DH, p->SH) &&
+                               FN(phase_read)(b, p->KW, p->DW, p->SW);
         long rb = p->OH;
         for (;;) {
-            long in = p->CG * p->SH * p->SW * ((rb + halo) * p->PW + VLEN);
+            long in = p->CG * phases_read * ((rb + halo) * p->PW + VLEN);
             long stage = p->channel_vectors ? FN(cv_stage_elems)(rb, p->OW, p->MR, p->panel_w)
                          : p->direct_out ? 0
                                          : p->n_panels * p->MR *
