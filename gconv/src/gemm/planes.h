@@ -100,12 +100,13 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gemm_params *p,
  * stride 3 with 4 channels per group, 199x112 plane: the fill was 70 % of the call, row by
  * row through a buffer with a scalar scatter. */
 #define PHASE_SHUFFLE_MAX_SW 6
-static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p, const T *xc,
-                                                          T *pa, long ih0, long i0, long i1,
-                                                          long i_exact, long row_vecs)
+#define PHASE_SHUFFLE_RECIPES 64
+static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p,
+                                                          const T *x_ng, long oh0, T *planes)
 {
-    const long W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW, PL = p->PL;
-    const long plane = FN(plane_stride)(p);
+    const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
+    const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
+    const long row_vecs = FN(ceil_div)(PW, VLEN), reach = W > VLEN ? W : VLEN;
     long used_b = 0;                            /* bit b: column phase b is read */
     for (long b = 0; b < SW; b++) used_b |= (long)FN(phase_read)(b, p->KW, p->DW, SW) << b;
     /* mask[b][m]: step m of phase b's chain (m = 1: from vectors 0 and 1; m >= 2: the chain
@@ -118,25 +119,51 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
                 mask[b][m][l] = (FN(ielem))(vec == m ? VLEN + lane
                                             : m == 1 && vec == 0 ? lane : l);
             }
-    for (long i = 0; i < PR; i++) {
-        const int zero = i < i0 || i >= i1;
-        const T *xrow = xc + (ih0 + SH * i) * W;
-        for (long k = row_vecs - 1; k >= 0; k--) {
-            T *d = pa + k * VLEN + i * PW;
-            if (zero) {
-                for (long b = 0; b < SW; b++)
-                    if (used_b >> b & 1) STOREU(d + b * plane, (VEC){0});
-                continue;
-            }
-            VEC v[PHASE_SHUFFLE_MAX_SW];
-            for (long m = 0; m < SW; m++)
-                v[m] = i < i_exact ? FN(col_load)(xrow, FN(plan_col_vec)(SW * k + m, PL, W))
-                                   : FN(col_load_exact)(xrow, SW * k + m, PL, W);
-            for (long b = 0; b < SW; b++) {
-                if (!(used_b >> b & 1)) continue;
-                VEC acc = __builtin_shuffle(v[0], v[1], mask[b][1]);
-                for (long m = 2; m < SW; m++) acc = __builtin_shuffle(acc, v[m], mask[b][m]);
-                STOREU(d + b * plane, acc);
+    /* the row's padded vectors' recipes, once per call when they are few (short rows:
+     * computing them per row was half the fill of a 13x13 stride-3 layer) */
+    const int cached = row_vecs * SW <= PHASE_SHUFFLE_RECIPES;
+    FN(col_vec) cv[PHASE_SHUFFLE_RECIPES];
+    if (cached)
+        for (long u = 0; u < row_vecs * SW; u++) cv[u] = FN(plan_col_vec)(u, PL, W);
+    for (long c = 0; c < p->CG; c++) {
+        const T *xc = x_ng + c * H * W;
+        for (long a = 0; a < SH; a++) {
+            if (!FN(phase_read)(a, p->KH, p->DH, SH)) continue;    /* no tap reads it */
+            T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
+            /* rows [i0, i1) hold input rows ih0 + SH*i in [0, H); from i_exact on the
+             * loads may not read past W (the group's last input rows) */
+            const long ih0 = SH * oh0 + a - p->PT;
+            long i0 = ih0 >= 0 ? 0 : FN(ceil_div)(-ih0, SH);
+            long i1 = ih0 < H ? FN(ceil_div)(H - ih0, SH) : 0;
+            if (i1 > PR) i1 = PR;
+            if (i0 > i1) i0 = i1;
+            long i_exact = i1;
+            while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW)
+                i_exact--;
+            for (long i = 0; i < PR; i++) {
+                const int zero = i < i0 || i >= i1;
+                const T *xrow = xc + (ih0 + SH * i) * W;
+                for (long k = row_vecs - 1; k >= 0; k--) {
+                    T *d = pa + k * VLEN + i * PW;
+                    if (zero) {
+                        for (long b = 0; b < SW; b++)
+                            if (used_b >> b & 1) STOREU(d + b * plane, (VEC){0});
+                        continue;
+                    }
+                    VEC v[PHASE_SHUFFLE_MAX_SW];
+                    for (long m = 0; m < SW; m++) {
+                        const long u = SW * k + m;
+                        v[m] = i >= i_exact ? FN(col_load_exact)(xrow, u, PL, W)
+                               : FN(col_load)(xrow, cached ? cv[u] : FN(plan_col_vec)(u, PL, W));
+                    }
+                    for (long b = 0; b < SW; b++) {
+                        if (!(used_b >> b & 1)) continue;
+                        VEC acc = __builtin_shuffle(v[0], v[1], mask[b][1]);
+                        for (long m = 2; m < SW; m++)
+                            acc = __builtin_shuffle(acc, v[m], mask[b][m]);
+                        STOREU(d + b * plane, acc);
+                    }
+                }
             }
         }
     }
@@ -160,6 +187,10 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
         FN(fill_flat_planes)(p, x_ng, oh0, planes);
         return;
     }
+    if (p->SW > 2 && p->SW <= PHASE_SHUFFLE_MAX_SW && VBYTES >= 32) {
+        FN(fill_strided_rows)(p, x_ng, oh0, planes);
+        return;
+    }
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
     const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
     const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
@@ -180,10 +211,6 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
             /* rows from i_exact on may not read past W (the group's last input rows) */
             long i_exact = i1;
             while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW) i_exact--;
-            if (SW > 2 && SW <= PHASE_SHUFFLE_MAX_SW && VBYTES >= 32) {
-                FN(fill_strided_rows)(p, xc, pa, ih0, i0, i1, i_exact, row_vecs);
-                continue;
-            }
             if (SW > 2) {
                 for (long i = 0; i < PR; i++) {
                     const T *xrow = xc + (ih0 + SH * i) * W;
