@@ -197,6 +197,14 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
     const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
     const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
     const FN(ivec) pick_even = FN(iota)() * 2, pick_odd = pick_even + 1;
+    /* the row vectors' recipes once per call when they are few (SW <= 2): per channel they
+     * were most of the fill on small planes, where a task fills hundreds of channels' few
+     * short rows (1x480x7x9 1x1 stride 2) */
+    const int cached = SW <= 2 && SW * row_vecs <= PHASE_SHUFFLE_RECIPES;
+    FN(col_vec) cvs[PHASE_SHUFFLE_RECIPES];
+    if (cached)
+        for (long u = 0; u < SW * row_vecs; u++) cvs[u] = FN(plan_col_vec)(u, PL, W);
+#define RECIPE(u) (cached ? cvs[u] : FN(plan_col_vec)(u, PL, W))
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
@@ -230,14 +238,13 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
                 for (long i = 0; i < i0; i++)
                     for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
                 if (SW == 1) {
-                    const FN(col_vec) cv = FN(plan_col_vec)(v, PL, W);
+                    const FN(col_vec) cv = RECIPE(v);
                     for (long i = i0; i < i_exact; i++)
                         STOREU(d + i * PW, FN(col_load)(xc + (ih0 + SH * i) * W, cv));
                     for (long i = i_exact; i < i1; i++)
                         STOREU(d + i * PW, FN(col_load_exact)(xc + (ih0 + SH * i) * W, v, PL, W));
                 } else {
-                    const FN(col_vec) lo = FN(plan_col_vec)(2 * v, PL, W);
-                    const FN(col_vec) hi = FN(plan_col_vec)(2 * v + 1, PL, W);
+                    const FN(col_vec) lo = RECIPE(2 * v), hi = RECIPE(2 * v + 1);
                     for (long i = i0; i < i1; i++) {
                         const T *xrow = xc + (ih0 + SH * i) * W;
                         VEC x0, x1;
@@ -257,6 +264,7 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
             }
         }
     }
+#undef RECIPE
 }
 
 /* Zero the slack after each of n_planes planes and `tail` elements after the last: the
