@@ -87,13 +87,15 @@ static void FN(maybe_channel_vectors)(gemm_params *p, double margin)
  * dense_1x1 499-505 -> 473-475 us.) Results do not depend on the split: each output element
  * is always reduced in the same order. Sets MB / n_mblocks; returns units per task. */
 static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int n_threads,
-                           int refills)
+                           int refills, long halo)
 {
     const long base = p->N * p->G, want = 4L * n_threads;
     long panels_per = p->n_panels;
     if (n_threads > 1 && base * FN(ceil_div)(units, units_per_task) < want) {
         const long pieces = FN(ceil_div)(want, base);      /* per (image, group) */
-        if (p->n_panels >= units) {                        /* channels first */
+        /* channels first, but rows when they share no input rows (halo 0: a 1x1 kernel or
+         * a stride past the kernel) and channel blocks would each refill the planes */
+        if (p->n_panels >= units && !(refills && halo == 0)) {
             /* refills: every channel block fills the phase planes again; one block per
              * thread then (1x480x7x9 -> 480 1x1 stride 2 at 2 threads: 8 blocks spent a
              * third of the call filling, 156 us against 123 on one thread) */
@@ -212,7 +214,7 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
         const long kc = FN(kc_for)(p->K, NR);
         p->KC = kc;
         long n_chunks = FN(ceil_div)(p->P, NR);
-        long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads, 0);
+        long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads, 0, 0);
         p->NC = per * NR;
         p->n_ptiles = FN(ceil_div)(p->P, p->NC);
         /* only the last pixel tile can end in a ragged chunk (NC is a multiple of NR) */
@@ -247,7 +249,7 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
-        rb = FN(split_tasks)(p, p->OH, rb, n_threads, 1);
+        rb = FN(split_tasks)(p, p->OH, rb, n_threads, 1, halo);
         p->NC = rb;
         p->n_ptiles = FN(ceil_div)(p->OH, rb);
         p->KC = p->channel_vectors ? p->K : FN(kc_for)(p->K, NR);
