@@ -356,15 +356,22 @@ def test_kernel_selection(shape, kernel_id, plane, lanes):
     ((1, 64, 56, 56, 3, 1, 1, 1), False),       # 3x3 on long rows: the unrolled row kernel
     ((1, 64, 56, 56, 5, 1, 2, 1), False),
     ((1, 2, 33, 33, 3, 1, 6, 6), False),        # two channels: the generic row kernel
+    ((1, 32, 70, 112, (11, 5), 1, (5, 4), (5, 2)), True),   # few channels, long rows
+    ((1, 64, 40, 120, 5, 1, 4, 2), True),
 ])
 def test_lanes_any_selection(shape, any_mode):
     """Lanes mode for any kernel takes the shapes without an unrolled kernel (and small
-    rows, 7x7 stride 2) when channels fill half a vector; the row kernels keep the rest."""
+    rows, 7x7 stride 2) when channels fill half a vector, but not few channels (at most two
+    vectors' worth) on rows of 4 vectors or more; the row kernels keep the rest."""
     N, C, H, W, k, s, p, d = shape
+    kw, pw, dw = _pair(k)[1], _pair(p)[1], _pair(d)[1]
+    OW = (W + 2 * pw - dw * (kw - 1) - 1) // _pair(s)[1] + 1
     for isa in ISAS:
         blk = _blocking(N, C, H, W, k, s, p, d, isa=isa)
+        vlen = blk["VLEN"]
         # the baseline ISA (SSE2) has no unrolled kernels: every shape is "generic" there
-        expected = (any_mode or isa == "generic") and 2 * C >= blk["VLEN"]
+        expected = ((any_mode or isa == "generic") and 2 * C >= vlen
+                    and not (C <= 2 * vlen and OW >= 4 * vlen))
         assert (blk["mode"] == "lanes-any") == expected, (isa, blk["mode"])
 
 

@@ -37,8 +37,10 @@
  *               dw_strip); elsewhere a strip loads two vectors of input per tap pair and
  *               splits them with in-lane shuffles (shufps), which leaves the outputs in a
  *               fixed lane permutation, undone by one permute per stored vector.
- *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops,
- *               still several vectors along the width.
+ *               The generic kernel (any KH, KW, strides, dilations) has runtime tap loops
+ *               over strips of DW_RB rows that share their input rows as the unrolled
+ *               ones do, its tap offsets and row-to-kernel-row map computed once per task
+ *               (dw_generic_taps) instead of divided out per tap.
  *   input     = padded copy: a sub-block of SB output rows of one group has its input rows
  *               copied into per-thread scratch with the zero padding around them (zero
  *               rows above/below the input). The scratch is zeroed once, before a thread's

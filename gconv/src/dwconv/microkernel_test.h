@@ -192,8 +192,16 @@ static int FN(dw_test_rows)(const FN(dw_test_entry) *e, int twin, const gconv_uk
                 for (long q = 0; q < wq && q * nph + ph < p.W; q++)
                     buf[r * pitch + ph * wq + q] = x[r * p.W + q * nph + ph];
     }
-    const FN(dw_args) a = {&p, pitch, wq, p.OW, plane};
+    long *coff = malloc((size_t)FN(dw_generic_table_elems)(&p) * sizeof(T));
+    if (coff == NULL) {
+        free(buf);
+        return -1;
+    }
+    short *khmap = (short *)(coff + p.KW);
+    FN(dw_generic_taps)(&p, wq, coff, khmap);
+    const FN(dw_args) a = {&p, pitch, wq, p.OW, plane, coff, khmap};
     e->rows(&a, buf + margin, c->w, c->bias, c->res, c->out, p.OH);
+    free(coff);
     free(buf);
     return 0;
 }

@@ -3,33 +3,50 @@
  * (DW_KERNEL) and their tables by kernel id. Per variant; expects dwconv/row_strip.h and
  * dwconv/epilogue.h. */
 
-/* Per-call geometry shared by the kernels of one sub-block. */
-typedef struct {
-    const dw_params *p;
-    long pitch;        /* elements between scratch rows (input rows in direct mode) */
-    long wq;           /* elements per phase (generic kernel at stride > 1) */
-    long OW, plane;    /* output row length; elements per output channel (OH*OW) */
-} FN(dw_args);
-
+/* The generic kernel's tap tables for dw_args, computed once per task into the end of its
+ * scratch (the strips would otherwise divide by the runtime stride and dilation per tap:
+ * two divisions per tap were most of the old generic kernel's time): coff, KW entries;
+ * khmap, dw_generic_rows(p) x DW_RB. */
+static long FN(dw_generic_rows)(const dw_params *p)
+{
+    return (DW_RB - 1) * p->SH + (p->KH - 1) * p->DH + 1;
+}
+static long FN(dw_generic_table_elems)(const dw_params *p)
+{
+    const long bytes = p->KW * (long)sizeof(long) + FN(dw_generic_rows)(p) * DW_RB * 2;
+    return (bytes + (long)sizeof(T) - 1) / (long)sizeof(T) + 1;
+}
+static void FN(dw_generic_taps)(const dw_params *p, long wq, long *coff, short *khmap)
+{
+    for (long kw = 0; kw < p->KW; kw++) {
+        const long col = kw * p->DW;
+        coff[kw] = (col % p->SW) * wq + col / p->SW;
+    }
+    for (long i = 0, rows = FN(dw_generic_rows)(p); i < rows; i++)
+        for (long r = 0; r < DW_RB; r++) {
+            const long dh = i - r * p->SH;
+            khmap[i * DW_RB + r] =
+                (short)(dh >= 0 && dh % p->DH == 0 && dh / p->DH < p->KH ? dh / p->DH : -1);
+        }
+}
 
 /* Strip of RB rows over the whole output width: ceil(OW/VLEN) vectors, NV at a time, the
  * row's last vector pulled back to end at OW; a row shorter than a vector goes through a
- * small buffer. GEN selects the generic strip (RB must then be 1). In direct mode the
+ * small buffer. GEN selects the generic strip (runtime taps). In direct mode the
  * vectors whose input crosses the row's ends run one at a time, masked. */
 DW_INLINE void FN(dw_row_strip)(const int GEN, const int DIRECT, const int KH, const int KW,
                                 const int S, const int D, const int MM, const int RB,
                                 const int NV, const FN(dw_args) *a, const T *src,
                                 const T *wt, const T *bias, T *dst)
 {
-    const long OW = a->OW, pitch = a->pitch, wq = a->wq, plane = a->plane;
+    const long OW = a->OW, pitch = a->pitch, plane = a->plane;
     const int SI = GEN ? 1 : S;          /* input columns per output column in scratch */
     /* (for the 3x3 kernels: at 5x5 and 7x7 the half vector costs more than it saves) */
     const int HTOK = !GEN && !DIRECT && S == 1 && MM == 1 && VLEN >= 8 && KH < 5;
 #define DW_STRIP_HT(nv_, masked_, ht_, c_, d_, ld_, pl_, last_, col0_)                     \
     do {                                                                                    \
         if (GEN)                                                                            \
-            FN(dw_strip_generic)(MM, nv_, a->p, src + (c_), pitch, wq, wt, bias, d_, pl_,   \
-                                 last_);                                                    \
+            FN(dw_strip_generic)(MM, RB, nv_, a, src + (c_), wt, bias, d_, ld_, pl_, last_);\
         else                                                                                \
             FN(dw_strip)(KH, KW, S, D, MM, RB, nv_, masked_, ht_,                           \
                          src + SI * (c_) + (col0_), pitch, wt, bias, d_, ld_, pl_, last_,   \
@@ -103,7 +120,7 @@ DW_INLINE void FN(dw_rows)(const int GEN, const int DIRECT, const int KH, const 
     const long OW = a->OW, plane = a->plane, step = (GEN ? p->SH : S) * a->pitch;
     const int epi = res != NULL || p->act != GCONV_ACT_NONE;
     long r = 0;
-    if (!GEN && RB > 1 && rows >= RB)
+    if (RB > 1 && rows >= RB)
         for (; r < rows; r += RB) {
             /* a last strip of at least half the rows (of 4 or more) is pulled back to end
              * at `rows`: it recomputes a few rows identically (and their epilogue on the
@@ -161,15 +178,17 @@ DW_KERNEL(dw_k3s2d1m2_direct, 1, 3, 2, 1, 2, DW_NV2)
 DW_KERNEL(dw_k3s1d2m1_direct, 1, 3, 1, 2, 1, DW_NV)
 DW_KERNEL(dw_k3s1d2m2_direct, 1, 3, 1, 2, 2, DW_NV2)
 
+/* The generic kernel: strips of DW_RB rows (input rows shared as in the unrolled ones),
+ * runtime taps from the call's tap tables (dw_args.coff, .khmap). */
 static void FN(dw_generic_m1)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                               const T *res, T *dst, long rows)
 {
-    FN(dw_rows)(1, 0, 0, 0, 1, 1, 1, 1, 4, a, src, wt, bias, res, dst, rows);
+    FN(dw_rows)(1, 0, 0, 0, 1, 1, 1, DW_RB, DW_NV, a, src, wt, bias, res, dst, rows);
 }
 static void FN(dw_generic_m2)(const FN(dw_args) *a, const T *src, const T *wt, const T *bias,
                               const T *res, T *dst, long rows)
 {
-    FN(dw_rows)(1, 0, 0, 0, 1, 1, 2, 1, 2, a, src, wt, bias, res, dst, rows);
+    FN(dw_rows)(1, 0, 0, 0, 1, 1, 2, DW_RB, DW_NV2, a, src, wt, bias, res, dst, rows);
 }
 
 /* Kernel table: [id][MM-1]; id 0 is the generic kernel (ids: dwconv/params.h). */

@@ -4,6 +4,18 @@
 
 /* --- row mode kernels ----------------------------------------------------------------- */
 
+/* Per-call geometry shared by the kernels of one sub-block. */
+typedef struct {
+    const dw_params *p;
+    long pitch;        /* elements between scratch rows (input rows in direct mode) */
+    long wq;           /* elements per phase (generic kernel at stride > 1) */
+    long OW, plane;    /* output row length; elements per output channel (OH*OW) */
+    /* the generic kernel's taps (dw_generic_taps, row_kernels.h): */
+    const long *coff;  /* tap column kw -> offset in a phase-split scratch row */
+    const short *khmap;/* [i * DW_RB + r]: the kernel row by which a strip's input row i
+                          feeds its output row r, or -1 */
+} FN(dw_args);
+
 /* One register strip: RB rows x NV vectors x MM channels, all taps.
  *   src: scratch row of the strip's first output row, at the input column of the strip's
  *        first output column (S * c); rows pitch apart
@@ -146,45 +158,63 @@ DW_INLINE void FN(dw_strip)(const int KH, const int KW, const int S, const int D
 #undef DW_FULL
 }
 
-/* The generic strip: one output row, NV vectors, MM channels, runtime taps; src is a
- * phase-split scratch row (SW phases of wq elements) at the strip's output column. */
-DW_INLINE void FN(dw_strip_generic)(const int MM, const int NV, const dw_params *p,
-                                    const T *restrict src, long pitch, long wq,
+/* The generic strip: RB output rows x NV vectors x MM channels, runtime taps; src is a
+ * phase-split scratch row (SW phases of wq elements) at the strip's first output row and
+ * column, rows a->pitch apart. As dw_strip, each input row i is loaded once per tap column
+ * for every output row r it feeds (kernel row a->khmap[i*DW_RB + r]); every output sums
+ * bias, then kh ascending, kw ascending. */
+DW_INLINE void FN(dw_strip_generic)(const int MM, const int RB, const int NV,
+                                    const FN(dw_args) *a, const T *restrict src,
                                     const T *restrict wt, const T *restrict bias,
-                                    T *restrict dst, long plane, long last)
+                                    T *restrict dst, long ld, long plane, long last)
 {
-    const long KH = p->KH, KW = p->KW, SW = p->SW, DH = p->DH, DW = p->DW, KK = KH * KW;
-    VEC acc[2][4];
+    const dw_params *p = a->p;
+    const long KH = p->KH, KW = p->KW, KK = KH * KW, pitch = a->pitch;
+    const long NI = (RB - 1) * p->SH + (KH - 1) * p->DH + 1;
+    const long *coff = a->coff;
+    VEC acc[2][DW_RB_MAX][4];
 #pragma GCC unroll 2
     for (int m = 0; m < MM; m++) {
         VEC seed = BCAST(bias ? bias[m] : (T)0);
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) acc[m][j] = seed;
+            for (int j = 0; j < NV; j++) acc[m][r][j] = seed;
     }
-    for (long kh = 0; kh < KH; kh++) {
-        const T *row = src + kh * DH * pitch;
-        const T *wr = wt + kh * KW;
+    for (long i = 0; i < NI; i++) {
+        const short *kh = a->khmap + i * DW_RB;
+        int used = 0;
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++) used |= kh[r] >= 0;
+        if (!used) continue;
+        const T *row = src + i * pitch;
         for (long kw = 0; kw < KW; kw++) {
-            const long col = kw * DW;
-            const T *xp = row + (col % SW) * wq + col / SW;
+            const T *xp = row + coff[kw];
             VEC xv[4];
 #pragma GCC unroll 4
             for (int j = 0; j < NV; j++) {
                 xv[j] = LOADU(xp + DW_OFF(j));
                 DW_IN_REG(xv[j]);
             }
+#pragma GCC unroll 8
+            for (int r = 0; r < RB; r++) {
+                if (kh[r] < 0) continue;
+                const T *wr = wt + kh[r] * KW + kw;
 #pragma GCC unroll 2
-            for (int m = 0; m < MM; m++) {
-                VEC wv = BCAST(wr[m * KK + kw]);
+                for (int m = 0; m < MM; m++) {
+                    VEC wv = BCAST(wr[m * KK]);
 #pragma GCC unroll 4
-                for (int j = 0; j < NV; j++) acc[m][j] += wv * xv[j];
+                    for (int j = 0; j < NV; j++) acc[m][r][j] += wv * xv[j];
+                }
             }
         }
     }
 #pragma GCC unroll 2
     for (int m = 0; m < MM; m++)
+#pragma GCC unroll 8
+        for (int r = 0; r < RB; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) STOREU(dst + m * plane + DW_OFF(j), acc[m][j]);
+            for (int j = 0; j < NV; j++) STOREU(dst + m * plane + r * ld + DW_OFF(j), acc[m][r][j]);
 #undef DW_OFF
 #undef DW_MASKED_J
 }

@@ -101,8 +101,16 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
     if (p->mode == DW_MODE_ROW) {
         const FN(dw_rows_fn) *fns = FN(dw_kernels)[p->kernel_id];
         const long nph = FN(dw_nph)(p), wq = FN(dw_wq)(p), pitch = nph * wq;
-        const FN(dw_args) a = {p, pitch, wq, OW, plane};
-        const FN(dw_args) ad = {p, W, wq, OW, plane};
+        /* the generic kernel's tap tables, at the end of the scratch (dw_plan sized it) */
+        long *coff = NULL;
+        short *khmap = NULL;
+        if (!p->unrolled) {
+            coff = (long *)(scratch + p->scratch_elems - FN(dw_generic_table_elems)(p));
+            khmap = (short *)(coff + p->KW);
+            FN(dw_generic_taps)(p, wq, coff, khmap);
+        }
+        const FN(dw_args) a = {p, pitch, wq, OW, plane, coff, khmap};
+        const FN(dw_args) ad = {p, W, wq, OW, plane, NULL, NULL};
         /* rows start `lead` in, so the input's first column (padded column PL) lands on a
          * vector boundary: the copies' stores are then aligned (a store across two cache
          * lines costs two) */
