@@ -18,6 +18,13 @@ Needs the dask extra (pip install "gconv[dask]"). Two measurements:
    same cluster in --tile x --tile spatial chunks (generated on the workers; the result
    persisted on them): time and each worker's peak RSS.
 
+3. With --overhead: what a task costs on the scheduler, and from which chunk size gconv on
+   dask pays off. One 3x3 16->32 layer over a batch of --batch images (already on the
+   workers) in batch chunks of 1 to --batch images, and over one 16 x 2048 x 2048 image in
+   square tiles of 64 to 1024 pixels: per chunking the best time, the tasks, and the time
+   per task beyond the largest chunking's time per image (or pixel): the scheduling
+   overhead a task adds.
+
 Every time is the best of --repeats runs after a warm-up. The LocalCluster is started here
 and closed at the end; --scheduler uses a running cluster instead (then it is not closed).
 """
@@ -86,6 +93,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--scheduler", default=None, help="address of a running scheduler")
     ap.add_argument("--json", default=None, help="write the figures here too")
+    ap.add_argument("--overhead", action="store_true",
+                    help="measure the per-task overhead and the pay-off chunk size instead")
     ap.add_argument("--child-whole", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child_whole is not None:
@@ -124,6 +133,9 @@ def main(argv=None):
         os.environ.clear()
         os.environ.update(environ)
     try:
+        if a.overhead:
+            out["overhead"] = _overhead(a, client, layers[0], x, gconv, gd, da, wait)
+            return _finish(out, a)
         xd = da.from_array(x, chunks=(a.batch_chunk, 16, a.hw, a.hw))
         seq = gd.sequential(layers)
         t = _best(lambda: client.compute(seq(xd)).result(), a.repeats)
@@ -176,10 +188,45 @@ def main(argv=None):
         client.close()
         if cluster is not None:
             cluster.close()
+    return _finish(out, a)
+
+
+def _finish(out, a):
     print(json.dumps(out, indent=2))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=2)
+
+
+def _overhead(a, client, layer, x, gconv, gd, da, wait):
+    """Per chunking: seconds, tasks, and the time per task beyond the largest chunking's
+    time per unit of work (see the module's docstring, item 3)."""
+    def sweep(make, chunkings, units):
+        rows = []
+        for chunks in chunkings:
+            xd = client.persist(make(chunks))
+            wait(xd)
+            tasks = gd.apply(layer, xd).npartitions      # one task per output block
+            t = _best(lambda: wait(client.persist(gd.apply(layer, xd))), a.repeats)
+            rows.append({"chunks": chunks, "tasks": tasks, "seconds": t})
+            del xd
+        per_unit = rows[-1]["seconds"] / units
+        for r in rows:
+            r["overhead_per_task_ms"] = (r["seconds"] - per_unit * units) / r["tasks"] * 1e3
+        return rows
+
+    batch = [c for c in (1, 2, 4, 8, 16, 32, 64, 128, 256) if c <= a.batch]
+    res = {"batch": sweep(lambda c: da.from_array(x, chunks=(c, 16, a.hw, a.hw)),
+                          batch, a.batch)}
+    size = 2048
+    res["tiles"] = sweep(
+        lambda t: da.random.default_rng(0).standard_normal(
+            (1, 16, size, size), chunks=(1, 16, t, t), dtype=np.float32),
+        [64, 128, 256, 512, 1024], size * size)
+    one = gconv.Conv2d(16, 32, 3, padding=1, rng=1, activation="relu")
+    gconv.set_num_threads(2)
+    res["one_process_2_threads_batch_s"] = _best(lambda: one(x), a.repeats)
+    return res
 
 
 if __name__ == "__main__":
