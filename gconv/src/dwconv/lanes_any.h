@@ -1,9 +1,10 @@
 /* dwconv/lanes_any.h: lanes mode for any kernel (DW_MODE_LANES_ANY): channels in the
  * vector lanes as in lanes.h, for any kernel size, stride, dilation, padding and depth
  * multiplier, on planes of any size (in bands of output rows). It is the depthwise kind's
- * general engine: every shape without an unrolled row kernel runs here when it has channels
- * enough to fill the lanes. Per variant; expects common/transpose.h, dwconv/lanes.h (dw_tr)
- * and dwconv/epilogue.h.
+ * general engine: the shapes without an unrolled row kernel run here when they have
+ * channels enough to fill the lanes (but few channels on long rows: see dw_any_fits in
+ * dwconv/planner.h). Per variant; expects common/transpose.h, dwconv/lanes.h (dw_tr) and
+ * dwconv/epilogue.h.
  *
  * A task is (image n, VLEN-channel blocks [c0, c1), output rows [oh0, oh1): a band). Per
  * block of VLEN channels:
@@ -22,8 +23,8 @@
  *   tile   RB (1-2) output rows x NB (up to DW_ANB) output columns in registers. Taps in a
  *          runtime loop, kh-major as every depthwise kernel sums them: per tap, one weight
  *          vector and RB*NB FMAs whose input vectors come straight from the grid (memory
- *          operands: one load per FMA, the L1 port's rate at 512 bits on Zen 4, half of it
- *          on Zen 5).
+ *          operands: one 512-bit load per FMA, which Zen 4's L1 delivers at its FMA rate,
+ *          one per cycle; measured 50-65 % of the FMA peak on 25-99 taps).
  *   stage  the band's outputs of one output channel per lane (pixel-major), then the
  *          activation on the whole stage and VLEN x VLEN transposes back into the NCHW
  *          output; a residual is added per channel after the transposes. A depth
