@@ -124,10 +124,19 @@ static int FN(dw_direct_ok)(const dw_params *p)
  * Measured on Zen 4 against the row, plane and 3x3 lanes kernels on random sweep layers
  * (tools/compare_builds.py --families depthwise,depthwise_mult). */
 #define DW_ANY_SCRATCH_BYTES (256 * 1024)
+/* Per-thread scratch cap of lanes mode: a band's grid and stage within L2; rows of at most a
+ * vector may take more (huge kernels on small outputs: a depthwise weight gradient runs as
+ * a convolution whose kernel is the output gradient's plane, 56x56 and more), since row
+ * mode would waste most of its lanes on them (8 x 144 x 56x56 3x3 weight gradient: 13.4 ms
+ * in row mode against torch's 5.6). */
+static long FN(dw_any_cap)(const dw_params *p)
+{
+    return p->OW <= VLEN ? 16 * DW_ANY_SCRATCH_BYTES : DW_ANY_SCRATCH_BYTES;
+}
 static int FN(dw_any_fits)(const dw_params *p)
 {
     if (!(2 * p->G >= VLEN && VLEN > 1 &&
-          FN(dw_any_scratch)(p, 1) * (long)sizeof(T) <= DW_ANY_SCRATCH_BYTES))
+          FN(dw_any_scratch)(p, 1) * (long)sizeof(T) <= FN(dw_any_cap)(p)))
         return 0;
     /* few channels on long rows: the row kernels fill their vectors along the row, while
      * lanes mode would transpose every pixel in and out for little arithmetic (32 x
@@ -149,7 +158,7 @@ static void FN(dw_plan_any)(dw_params *p, int n_threads)
     p->unrolled = 0;
     p->strip_channels = 1;
     long rows = p->OH;
-    while (rows > 1 && FN(dw_any_scratch)(p, rows) * (long)sizeof(T) > DW_ANY_SCRATCH_BYTES)
+    while (rows > 1 && FN(dw_any_scratch)(p, rows) * (long)sizeof(T) > FN(dw_any_cap)(p))
         rows = (rows + 1) / 2;
     const long blocks = (p->G + VLEN - 1) / VLEN;
     long nb = 1;
