@@ -612,25 +612,29 @@ def test_unbatched_and_channels_last_inputs_under_autograd():
 
 
 @pytest.mark.parametrize("shape", [
-    (3, 24, 40, 36, 3, 1, 1, 1, 1),       # N, C, H, W, k, stride, padding, dilation, mult
-    (2, 16, 31, 29, 5, 2, 2, 1, 2),
-    (4, 9, 20, 20, 3, 1, 2, 2, 1),
-    (2, 40, 7, 7, 3, 1, 1, 1, 3),
+    # N, C_in, H, W, k, stride, padding, dilation, C_out / C_in, groups
+    (3, 24, 40, 36, 3, 1, 1, 1, 1, 24),
+    (2, 16, 31, 29, 5, 2, 2, 1, 2, 16),
+    (4, 9, 20, 20, 3, 1, 2, 2, 1, 9),
+    (2, 40, 7, 7, 3, 1, 1, 1, 3, 40),
+    (2, 32, 23, 25, 3, 1, 1, 1, 1, 8),      # 8 groups of 4: per image too
+    (3, 48, 15, 14, 5, 2, 2, 1, 2, 16),
 ])
-def test_depthwise_weight_gradient_per_image_matches_and_is_thread_independent(shape):
-    """The depthwise weight gradient runs per image as a depthwise convolution with
-    grad_output as its OH x OW kernel (lanes mode for any kernel, however large), summed
-    over the batch in order: against the float64 reference, bitwise the same at 1 and 2
-    threads, on every ISA."""
-    N, C, H, W, k, s, p, d, M = shape
+def test_weight_gradient_per_image_matches_and_is_thread_independent(shape):
+    """Depthwise and many-group weight gradients run per image as a depthwise convolution
+    with grad_output as its OH x OW kernel (lanes mode for any kernel, however large),
+    summed over the batch in order: against the float64 reference, bitwise the same at 1
+    and 2 threads, on every ISA."""
+    N, C, H, W, k, s, p, d, R, G = shape
+    CG, C_out = C // G, C * R
     rng = np.random.default_rng(21)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)
     OH = (H + 2 * p - d * (k - 1) - 1) // s + 1
     OW = (W + 2 * p - d * (k - 1) - 1) // s + 1
-    gy = rng.standard_normal((N, C * M, OH, OW)).astype(np.float32)
-    expected = conv2d_weight_grad_reference(x.astype(np.float64), (C * M, 1, k, k),
+    gy = rng.standard_normal((N, C_out, OH, OW)).astype(np.float32)
+    expected = conv2d_weight_grad_reference(x.astype(np.float64), (C_out, CG, k, k),
                                             gy.astype(np.float64), (s, s), (p, p, p, p),
-                                            (d, d), C)
+                                            (d, d), G)
     isa = gconv.get_isa()
     try:
         for name in gconv.available_isas():
@@ -638,7 +642,7 @@ def test_depthwise_weight_gradient_per_image_matches_and_is_thread_independent(s
             got = []
             for threads in (1, 2):
                 gconv.set_num_threads(threads)
-                got.append(gg.conv2d_weight(x, (C * M, 1, k, k), gy, s, p, d, C))
+                got.append(gg.conv2d_weight(x, (C_out, CG, k, k), gy, s, p, d, G))
             np.testing.assert_array_equal(got[0], got[1])
             scale = np.abs(expected).max()
             np.testing.assert_allclose(got[0], expected, rtol=0, atol=1e-5 * scale)
