@@ -108,17 +108,17 @@ def _weight_grad(x, weight_size, gy, stride, dilation, pads_begin, groups):
         return np.zeros(weight_size, dtype=x.dtype)
     conv_args = dict(stride=(dh, dw), padding=((pt, pb), (pl, pr)), dilation=(sh, sw))
     if CG == 1 or G >= PER_IMAGE_MIN_GROUPS:     # per image (see the module's comment)
-        dw_ = None
+        total = None                                    # (CG, C_out, KH, KW)
         for n in range(N):
             # image n's input channels as a batch of CG (G, H2, W2) planes
             xn = np.ascontiguousarray(x[n, :, :H2, :W2].reshape(G, CG, H2, W2)
                                       .transpose(1, 0, 2, 3))
             y = conv2d(xn, gy[n].reshape(C_out, 1, OH, OW), None, groups=G, **conv_args)
-            if dw_ is None:
-                dw_ = y
+            if total is None:
+                total = y
             else:
-                dw_ += y                                # (CG, C_out, KH, KW)
-        return np.ascontiguousarray(dw_.transpose(1, 0, 2, 3))
+                total += y
+        return np.ascontiguousarray(total.transpose(1, 0, 2, 3))
     xt = np.ascontiguousarray(
         x[:, :, :H2, :W2].reshape(N, G, CG, H2, W2).transpose(2, 1, 0, 3, 4)
     ).reshape(CG, G * N, H2, W2)
