@@ -21,9 +21,9 @@ Needs the dask extra (pip install "gconv[dask]"). Two measurements:
 3. With --overhead: what a task costs on the scheduler, and from which chunk size gconv on
    dask pays off. One 3x3 16->32 layer over a batch of --batch images (already on the
    workers) in batch chunks of 1 to --batch images, and over one 16 x 2048 x 2048 image in
-   square tiles of 64 to 1024 pixels: per chunking the best time, the tasks, and the time
-   per task beyond the largest chunking's time per image (or pixel): the scheduling
-   overhead a task adds.
+   square tiles of 64 to 1024 pixels: per chunking the best time and the tasks, and a
+   straight-line fit of time against tasks over the chunkings that keep both workers
+   busy: its slope is the wall time a task adds.
 
 Every time is the best of --repeats runs after a warm-up. The LocalCluster is started here
 and closed at the end; --scheduler uses a running cluster instead (then it is not closed).
@@ -199,30 +199,30 @@ def _finish(out, a):
 
 
 def _overhead(a, client, layer, x, gconv, gd, da, wait):
-    """Per chunking: seconds, tasks, and the time per task beyond the largest chunking's
-    time per unit of work (see the module's docstring, item 3)."""
-    def sweep(make, chunkings, units):
+    """Per chunking: seconds and tasks; and a straight line seconds = base + per_task *
+    tasks fitted over the chunkings that keep both workers busy (2 tasks or more): per_task
+    is the wall time a task adds (see the module's docstring, item 3)."""
+    def sweep(make, chunkings):
         rows = []
         for chunks in chunkings:
-            xd = client.persist(make(chunks))
-            wait(xd)
-            tasks = gd.apply(layer, xd).npartitions      # one task per output block
-            t = _best(lambda: wait(client.persist(gd.apply(layer, xd))), a.repeats)
+            data = client.persist(make(chunks))
+            wait(data)
+            tasks = gd.apply(layer, data).npartitions    # one task per output block
+            t = _best(lambda: wait(client.persist(gd.apply(layer, data))), a.repeats)
             rows.append({"chunks": chunks, "tasks": tasks, "seconds": t})
-            del xd
-        per_unit = rows[-1]["seconds"] / units
-        for r in rows:
-            r["overhead_per_task_ms"] = (r["seconds"] - per_unit * units) / r["tasks"] * 1e3
-        return rows
+            data = None                                  # released on the workers
+        busy = [r for r in rows if r["tasks"] >= 2]
+        per_task, base = np.polyfit([r["tasks"] for r in busy],
+                                    [r["seconds"] for r in busy], 1)
+        return {"rows": rows, "fit_base_ms": base * 1e3, "fit_per_task_ms": per_task * 1e3}
 
     batch = [c for c in (1, 2, 4, 8, 16, 32, 64, 128, 256) if c <= a.batch]
-    res = {"batch": sweep(lambda c: da.from_array(x, chunks=(c, 16, a.hw, a.hw)),
-                          batch, a.batch)}
+    res = {"batch": sweep(lambda c: da.from_array(x, chunks=(c, 16, a.hw, a.hw)), batch)}
     size = 2048
     res["tiles"] = sweep(
         lambda t: da.random.default_rng(0).standard_normal(
             (1, 16, size, size), chunks=(1, 16, t, t), dtype=np.float32),
-        [64, 128, 256, 512, 1024], size * size)
+        [64, 128, 256, 512, 1024])
     one = gconv.Conv2d(16, 32, 3, padding=1, rng=1, activation="relu")
     gconv.set_num_threads(2)
     res["one_process_2_threads_batch_s"] = _best(lambda: one(x), a.repeats)
