@@ -199,7 +199,7 @@ static int FN(dw_test_rows)(const FN(dw_test_entry) *e, int twin, const gconv_uk
     }
     short *khmap = (short *)(coff + p.KW);
     FN(dw_generic_taps)(&p, wq, coff, khmap);
-    const FN(dw_args) a = {&p, pitch, wq, p.OW, plane, coff, khmap};
+    const FN(dw_args) a = {&p, pitch, p.OW, plane, coff, khmap};
     e->rows(&a, buf + margin, c->w, c->bias, c->res, c->out, p.OH);
     free(coff);
     free(buf);

@@ -8,7 +8,6 @@
 typedef struct {
     const dw_params *p;
     long pitch;        /* elements between scratch rows (input rows in direct mode) */
-    long wq;           /* elements per phase (generic kernel at stride > 1) */
     long OW, plane;    /* output row length; elements per output channel (OH*OW) */
     /* the generic kernel's taps (dw_generic_taps, row_kernels.h): */
     const long *coff;  /* tap column kw -> offset in a phase-split scratch row */

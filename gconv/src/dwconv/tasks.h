@@ -109,8 +109,8 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
             khmap = (short *)(coff + p->KW);
             FN(dw_generic_taps)(p, wq, coff, khmap);
         }
-        const FN(dw_args) a = {p, pitch, wq, OW, plane, coff, khmap};
-        const FN(dw_args) ad = {p, W, wq, OW, plane, NULL, NULL};
+        const FN(dw_args) a = {p, pitch, OW, plane, coff, khmap};
+        const FN(dw_args) ad = {p, W, OW, plane, NULL, NULL};
         /* rows start `lead` in, so the input's first column (padded column PL) lands on a
          * vector boundary: the copies' stores are then aligned (a store across two cache
          * lines costs two) */

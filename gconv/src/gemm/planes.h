@@ -91,6 +91,44 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gemm_params *p,
     }
 }
 
+/* The rows of a phase-plane block that hold input (fill_phase_planes, fill_strided_rows):
+ * plane rows [i0, i1) of channel c's row phase a read input rows ih0 + SH*i in [0, H);
+ * from i_exact on a row's vector loads could read past the group's input (its last
+ * channel's last rows) and go element by element (col_load_exact). */
+typedef struct { long ih0, i0, i1, i_exact; } FN(phase_rows);
+
+static FN(phase_rows) FN(phase_rows_of)(const gemm_params *p, long c, long a, long oh0)
+{
+    const long H = p->H, W = p->W, SH = p->SH, PR = p->PROWS;
+    const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
+    FN(phase_rows) r;
+    r.ih0 = SH * oh0 + a - p->PT;
+    r.i0 = r.ih0 >= 0 ? 0 : FN(ceil_div)(-r.ih0, SH);
+    r.i1 = r.ih0 < H ? FN(ceil_div)(H - r.ih0, SH) : 0;
+    if (r.i1 > PR) r.i1 = PR;
+    if (r.i0 > r.i1) r.i0 = r.i1;
+    r.i_exact = r.i1;
+    while (r.i_exact > r.i0 && (c * H + r.ih0 + SH * (r.i_exact - 1)) * W + reach > p->CG * H * W)
+        r.i_exact--;
+    return r;
+}
+
+/* Recipes (col_vec) of a padded row's first n vectors, computed once per fill when they fit
+ * (short rows: per channel and row they were most of the fill on small planes); recipe()
+ * takes them from there or computes one. */
+#define PHASE_SHUFFLE_RECIPES 64
+static int FN(cache_recipes)(FN(col_vec) *cvs, long n, long PL, long W)
+{
+    if (n > PHASE_SHUFFLE_RECIPES) return 0;
+    for (long u = 0; u < n; u++) cvs[u] = FN(plan_col_vec)(u, PL, W);
+    return 1;
+}
+static inline __attribute__((always_inline)) FN(col_vec)
+FN(recipe)(int cached, const FN(col_vec) *cvs, long u, long PL, long W)
+{
+    return cached ? cvs[u] : FN(plan_col_vec)(u, PL, W);
+}
+
 /* Strides 3..PHASE_SHUFFLE_MAX_SW: a plane row's vector k of phase b holds padded columns
  * SW*(k*VLEN + l) + b, l < VLEN, which lie in the row's padded vectors SW*k .. SW*k + SW-1.
  * Those SW vectors are loaded once (col_load) and each phase's vector is picked out of them
@@ -100,13 +138,12 @@ static __attribute__((noinline)) void FN(fill_flat_planes)(const gemm_params *p,
  * stride 3 with 4 channels per group, 199x112 plane: the fill was 70 % of the call, row by
  * row through a buffer with a scalar scatter. */
 #define PHASE_SHUFFLE_MAX_SW 6
-#define PHASE_SHUFFLE_RECIPES 64
 static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p,
                                                           const T *x_ng, long oh0, T *planes)
 {
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
-    const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
-    const long row_vecs = FN(ceil_div)(PW, VLEN), reach = W > VLEN ? W : VLEN;
+    const long PL = p->PL, plane = FN(plane_stride)(p);
+    const long row_vecs = FN(ceil_div)(PW, VLEN);
     long used_b = 0;                            /* bit b: column phase b is read */
     for (long b = 0; b < SW; b++) used_b |= (long)FN(phase_read)(b, p->KW, p->DW, SW) << b;
     /* mask[b][m]: step m of phase b's chain (m = 1: from vectors 0 and 1; m >= 2: the chain
@@ -119,30 +156,19 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
                 mask[b][m][l] = (FN(ielem))(vec == m ? VLEN + lane
                                             : m == 1 && vec == 0 ? lane : l);
             }
-    /* the row's padded vectors' recipes, once per call when they are few (short rows:
-     * computing them per row was half the fill of a 13x13 stride-3 layer) */
-    const int cached = row_vecs * SW <= PHASE_SHUFFLE_RECIPES;
-    FN(col_vec) cv[PHASE_SHUFFLE_RECIPES];
-    if (cached)
-        for (long u = 0; u < row_vecs * SW; u++) cv[u] = FN(plan_col_vec)(u, PL, W);
+    /* (the recipes once per call: per row they were half the fill of a 13x13 stride-3
+     * layer) */
+    FN(col_vec) cvs[PHASE_SHUFFLE_RECIPES];
+    const int cached = FN(cache_recipes)(cvs, row_vecs * SW, PL, W);
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
             if (!FN(phase_read)(a, p->KH, p->DH, SH)) continue;    /* no tap reads it */
             T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
-            /* rows [i0, i1) hold input rows ih0 + SH*i in [0, H); from i_exact on the
-             * loads may not read past W (the group's last input rows) */
-            const long ih0 = SH * oh0 + a - p->PT;
-            long i0 = ih0 >= 0 ? 0 : FN(ceil_div)(-ih0, SH);
-            long i1 = ih0 < H ? FN(ceil_div)(H - ih0, SH) : 0;
-            if (i1 > PR) i1 = PR;
-            if (i0 > i1) i0 = i1;
-            long i_exact = i1;
-            while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW)
-                i_exact--;
+            const FN(phase_rows) rows = FN(phase_rows_of)(p, c, a, oh0);
             for (long i = 0; i < PR; i++) {
-                const int zero = i < i0 || i >= i1;
-                const T *xrow = xc + (ih0 + SH * i) * W;
+                const int zero = i < rows.i0 || i >= rows.i1;
+                const T *xrow = xc + (rows.ih0 + SH * i) * W;
                 for (long k = row_vecs - 1; k >= 0; k--) {
                     T *d = pa + k * VLEN + i * PW;
                     if (zero) {
@@ -153,8 +179,8 @@ static __attribute__((noinline)) void FN(fill_strided_rows)(const gemm_params *p
                     VEC v[PHASE_SHUFFLE_MAX_SW];
                     for (long m = 0; m < SW; m++) {
                         const long u = SW * k + m;
-                        v[m] = i >= i_exact ? FN(col_load_exact)(xrow, u, PL, W)
-                               : FN(col_load)(xrow, cached ? cv[u] : FN(plan_col_vec)(u, PL, W));
+                        v[m] = i >= rows.i_exact ? FN(col_load_exact)(xrow, u, PL, W)
+                               : FN(col_load)(xrow, FN(recipe)(cached, cvs, u, PL, W));
                     }
                     for (long b = 0; b < SW; b++) {
                         if (!(used_b >> b & 1)) continue;
@@ -192,33 +218,23 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
         return;
     }
     const long H = p->H, W = p->W, PW = p->PW, PR = p->PROWS, SH = p->SH, SW = p->SW;
-    const long PL = p->PL, plane = FN(plane_stride)(p), CHW = p->CG * H * W;
+    const long PL = p->PL, plane = FN(plane_stride)(p);
     const long row_vecs = FN(ceil_div)(PW, VLEN);               /* vectors per plane row */
     const long in_vecs = FN(ceil_div)(SW * PW, VLEN);           /* per padded input row */
-    const long reach = W > VLEN ? W : VLEN;                     /* a row's loads read < reach */
     const FN(ivec) pick_even = FN(iota)() * 2, pick_odd = pick_even + 1;
     /* the row vectors' recipes once per call when they are few (SW <= 2): per channel they
      * were most of the fill on small planes, where a task fills hundreds of channels' few
      * short rows (1x480x7x9 1x1 stride 2) */
-    const int cached = SW <= 2 && SW * row_vecs <= PHASE_SHUFFLE_RECIPES;
     FN(col_vec) cvs[PHASE_SHUFFLE_RECIPES];
-    if (cached)
-        for (long u = 0; u < SW * row_vecs; u++) cvs[u] = FN(plan_col_vec)(u, PL, W);
-#define RECIPE(u) (cached ? cvs[u] : FN(plan_col_vec)(u, PL, W))
+    const int cached = SW <= 2 && FN(cache_recipes)(cvs, SW * row_vecs, PL, W);
     for (long c = 0; c < p->CG; c++) {
         const T *xc = x_ng + c * H * W;
         for (long a = 0; a < SH; a++) {
             if (!FN(phase_read)(a, p->KH, p->DH, SH)) continue;    /* no tap reads it */
             T *pa = planes + (c * SH + a) * SW * plane;     /* planes (c, a, 0..SW-1) */
-            /* rows [i0, i1) hold input rows ih = ih0 + SH*i in [0, H); the rest are zero */
-            const long ih0 = SH * oh0 + a - p->PT;
-            long i0 = ih0 >= 0 ? 0 : FN(ceil_div)(-ih0, SH);
-            long i1 = ih0 < H ? FN(ceil_div)(H - ih0, SH) : 0;
-            if (i1 > PR) i1 = PR;
-            if (i0 > i1) i0 = i1;
-            /* rows from i_exact on may not read past W (the group's last input rows) */
-            long i_exact = i1;
-            while (i_exact > i0 && (c * H + ih0 + SH * (i_exact - 1)) * W + reach > CHW) i_exact--;
+            /* rows [i0, i1) hold input; the rest are zero (phase_rows_of) */
+            const FN(phase_rows) rows = FN(phase_rows_of)(p, c, a, oh0);
+            const long ih0 = rows.ih0, i0 = rows.i0, i1 = rows.i1, i_exact = rows.i_exact;
             if (SW > 2) {
                 for (long i = 0; i < PR; i++) {
                     const T *xrow = xc + (ih0 + SH * i) * W;
@@ -238,13 +254,14 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
                 for (long i = 0; i < i0; i++)
                     for (long b = 0; b < SW; b++) STOREU(d + b * plane + i * PW, (VEC){0});
                 if (SW == 1) {
-                    const FN(col_vec) cv = RECIPE(v);
+                    const FN(col_vec) cv = FN(recipe)(cached, cvs, v, PL, W);
                     for (long i = i0; i < i_exact; i++)
                         STOREU(d + i * PW, FN(col_load)(xc + (ih0 + SH * i) * W, cv));
                     for (long i = i_exact; i < i1; i++)
                         STOREU(d + i * PW, FN(col_load_exact)(xc + (ih0 + SH * i) * W, v, PL, W));
                 } else {
-                    const FN(col_vec) lo = RECIPE(2 * v), hi = RECIPE(2 * v + 1);
+                    const FN(col_vec) lo = FN(recipe)(cached, cvs, 2 * v, PL, W);
+                    const FN(col_vec) hi = FN(recipe)(cached, cvs, 2 * v + 1, PL, W);
                     for (long i = i0; i < i1; i++) {
                         const T *xrow = xc + (ih0 + SH * i) * W;
                         VEC x0, x1;
@@ -264,7 +281,6 @@ static void FN(fill_phase_planes)(const gemm_params *p, const T *x_ng, long oh0,
             }
         }
     }
-#undef RECIPE
 }
 
 /* Zero the slack after each of n_planes planes and `tail` elements after the last: the
