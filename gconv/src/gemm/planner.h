@@ -86,30 +86,21 @@ static void FN(maybe_channel_vectors)(gemm_params *p, double margin)
  * blocks, 14 tasks, against 9 tiles now: 2 threads, C harness, 115-122 -> 100-101 us;
  * dense_1x1 499-505 -> 473-475 us.) Results do not depend on the split: each output element
  * is always reduced in the same order. Sets MB / n_mblocks; returns units per task. */
-static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int n_threads,
-                           int refills, long halo)
+static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int n_threads)
 {
     const long base = p->N * p->G, want = 4L * n_threads;
     long panels_per = p->n_panels;
     if (n_threads > 1 && base * FN(ceil_div)(units, units_per_task) < want) {
         const long pieces = FN(ceil_div)(want, base);      /* per (image, group) */
-        /* channels first, but rows when they share no input rows (halo 0: a 1x1 kernel or
-         * a stride past the kernel) and channel blocks would each refill the planes */
-        if (p->n_panels >= units && !(refills && halo == 0)) {
-            /* refills: every channel block fills the phase planes again; one block per
-             * thread then (1x480x7x9 -> 480 1x1 stride 2 at 2 threads: 8 blocks spent a
-             * third of the call filling, 156 us against 123 on one thread) */
-            const long cut = refills ? FN(ceil_div)(n_threads, base) : pieces;
-            panels_per = FN(ceil_div)(p->n_panels, cut);
+        if (p->n_panels >= units) {                        /* channels first */
+            panels_per = FN(ceil_div)(p->n_panels, pieces);
             const long left = FN(ceil_div)(pieces, FN(ceil_div)(p->n_panels, panels_per));
             if (left > 1) units_per_task = FN(ceil_div)(units, left);
         } else {                                           /* pixels / rows first */
             long per = units / pieces > 1 ? units / pieces : 1;
             if (per < units_per_task) units_per_task = per;
             const long have = FN(ceil_div)(units, units_per_task);
-            const long cut = refills ? FN(ceil_div)(n_threads, base * have)
-                                     : FN(ceil_div)(pieces, have);
-            if (have < pieces && cut > 1) panels_per = FN(ceil_div)(p->n_panels, cut);
+            if (have < pieces) panels_per = FN(ceil_div)(p->n_panels, FN(ceil_div)(pieces, have));
         }
     }
     if (units_per_task < 1) units_per_task = 1;
@@ -118,8 +109,6 @@ static long FN(split_tasks)(gemm_params *p, long units, long units_per_task, int
     return units_per_task;
 }
 
-/* Elements from one phase plane to the next: PROWS rows of PW, then VLEN of slack so whole-
- * vector copies may run past a row's end (into the next row, written later, or the slack). */
 /* Whether any tap reads row phase a (column phase b): (kh*DH) % SH == a for some kh. A
  * 1x1 kernel at stride 2 reads one phase plane of four; the others are never filled
  * (fill_phase_planes) and take no cache (the row blocking below counts the read ones). */
@@ -130,6 +119,8 @@ static int FN(phase_read)(long phase, long K, long D, long S)
     return 0;
 }
 
+/* Elements from one phase plane to the next: PROWS rows of PW, then VLEN of slack so whole-
+ * vector copies may run past a row's end (into the next row, written later, or the slack). */
 static inline long FN(plane_stride)(const gemm_params *p) { return p->PROWS * p->PW + VLEN; }
 
 /* Flat planes at stride 1: read a plane of PROWS x PW as one flat run. The valid lanes of
@@ -214,7 +205,7 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
         const long kc = FN(kc_for)(p->K, NR);
         p->KC = kc;
         long n_chunks = FN(ceil_div)(p->P, NR);
-        long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads, 0, 0);
+        long per = FN(split_tasks)(p, n_chunks, FN(ceil_div)(2048, NR), n_threads);
         p->NC = per * NR;
         p->n_ptiles = FN(ceil_div)(p->P, p->NC);
         /* only the last pixel tile can end in a ragged chunk (NC is a multiple of NR) */
@@ -249,7 +240,7 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
             if ((in + stage) * S <= 384 * 1024 || rb == 1) break;
             rb = (rb + 1) / 2;
         }
-        rb = FN(split_tasks)(p, p->OH, rb, n_threads, 1, halo);
+        rb = FN(split_tasks)(p, p->OH, rb, n_threads);
         p->NC = rb;
         p->n_ptiles = FN(ceil_div)(p->OH, rb);
         p->KC = p->channel_vectors ? p->K : FN(kc_for)(p->K, NR);
