@@ -11,7 +11,7 @@
  *   plane_kernels.h  plane mode's kernels, their table
  *   lanes.h          lanes mode's tiles and task
  *   lanes_any.h      lanes mode for any kernel: runtime taps, bands of rows (the general
- *                    engine: shapes without an unrolled kernel, small rows, 7x7 stride 2)
+ *                    engine: shapes without an unrolled kernel, and small rows)
  *   planner.h        kernel id, mode, direct rows, scratch, task split (dw_plan)
  *   tasks.h          copies into scratch, dw_task
  *   twins.h, microkernel_test.h   test-only: plain twins of the kernels, and running one
@@ -83,8 +83,8 @@
  * least VLEN/2 channels): lanes mode's layout with the taps in a runtime loop over a
  * zero-padded grid whose columns are split by the stride's phase, planes in bands of output
  * rows; see dwconv/lanes_any.h. The planner sends it every shape without an unrolled row
- * kernel, rows of at most a vector (but 3x3 stride 1 plane mode on rows of half a vector
- * or more) and 7x7 stride 2.
+ * kernel and rows of at most a vector (but 3x3 stride 1 plane mode on rows of half a vector
+ * or more, and few channels on long rows stay in row mode).
  *
  * Epilogue: bias seeds the accumulators; the residual and the activation run over each
  * strip's rows right after they are stored (still in L1).

@@ -118,9 +118,10 @@ static int FN(dw_direct_ok)(const dw_params *p)
  *     plane mode masks taps per lane), but 3x3 stride 1 in plane mode on planes at least
  *     half a vector wide (18x14 1.8x faster in plane mode, 14x14 and 14x7 level; 5x5
  *     kernels 0.65-0.87x the time in lanes mode) and the planes the unrolled 3x3 lanes
- *     tile takes (dw_plan asks it first),
- *   - 7x7 at stride 2 (its row kernel splits even and odd columns for 7 taps a row:
- *     0.63x the time in lanes mode on a 112x199 plane).
+ *     tile takes (dw_plan asks it first).
+ * (7x7 at stride 2 went here too for a while, 0.63x the time on one 112x199 layer at one
+ * thread; on an unseen 120 x 112x112 layer it was level at one thread and 1.2x slower at
+ * two, so its unrolled row kernel keeps it.)
  * Measured on Zen 4 against the row, plane and 3x3 lanes kernels on random sweep layers
  * (tools/compare_builds.py --families depthwise,depthwise_mult). */
 #define DW_ANY_SCRATCH_BYTES (256 * 1024)
@@ -143,7 +144,7 @@ static int FN(dw_any_fits)(const dw_params *p)
      * 112x112, 11x5 dilated: 1034 us in row mode, 1843 in lanes mode; 48 channels: lanes
      * mode 0.77x the time) */
     if (p->G <= 2 * VLEN && p->OW >= 4 * VLEN) return 0;
-    if (p->kernel_id == DW_K_GENERIC || p->kernel_id == DW_K_7S2) return 1;
+    if (p->kernel_id == DW_K_GENERIC) return 1;
     if (p->OW > VLEN) return 0;
     return !(p->kernel_id == DW_K_3S1 && FN(dw_use_plane)(p) && 2 * p->W >= VLEN);
 }

@@ -61,11 +61,8 @@ static void dw_report_path(const dw_params *p, gconv_report *r)
                          "%ld: ", p->KH, p->KW, p->SH, p->SW, p->DH, p->DW, p->M);
         if (p->kernel_id == DW_K_GENERIC)
             gconv_report_say(r, "no unrolled row kernel");
-        else if (p->OW <= vl)
+        else                                    /* dw_any_fits: rows of at most a vector */
             gconv_report_say(r, "output rows of %ld, at most a vector of %d", p->OW, vl);
-        else
-            gconv_report_say(r, "the %s row kernel is slower here", 
-                             gconv_dw_kernels[p->kernel_id].name);
         gconv_report_say(r, "; %ld channels fill at least half a vector: a vector holds one "
                          "pixel of %d channels, taps in a runtime loop over a zero-padded "
                          "grid of %ld output row%s' input", p->G, vl, p->rows_per_task,
