@@ -167,13 +167,20 @@ def _chunk_slices(chunks, lo, hi):
 
 # ---------------------------------------------------------------------------------------
 # the worker side
-_unpickled = 0            # how many _Stack objects this process has unpickled (tests)
-_unpickled_lock = threading.Lock()
+_received = {"stacks": 0, "packings": 0}   # this process's counts (the tests read them)
+_received_lock = threading.Lock()
 
 
-def _unpickled_count():
-    """_Stack objects this process has unpickled (run on workers by the tests)."""
-    return _unpickled
+def _received_counts():
+    """What this process has received and done: _Stack objects unpickled (a channel block's
+    weights arriving) and weight packings (a layer packed for one block geometry). Run on
+    the workers by the tests: both must grow per worker, not per task."""
+    return dict(_received)
+
+
+def _count(what):
+    with _received_lock:
+        _received[what] += 1
 
 
 class _Weightless(Conv2d):
@@ -183,8 +190,9 @@ class _Weightless(Conv2d):
 
 class _Stack:
     """The layers one task runs (one channel block), with their weights; sent to a worker
-    once, as one graph key. Keeps a Conv2d per (layer, pads) so packed weights are reused
-    by every task of the same geometry on that worker."""
+    once, as one graph key. Keeps a Conv2d per (layer, pads), whose weights, packed for the
+    block's kernel plan on the first task of that geometry, serve every later task of it on
+    that worker (the packed layout depends on the plan, so it is made where it runs)."""
 
     def __init__(self, specs, algorithm):
         # spec: dict(weight, bias, stride, dilation, groups, activation)
@@ -197,11 +205,18 @@ class _Stack:
         return {"specs": self.specs, "algorithm": self.algorithm}
 
     def __setstate__(self, state):
-        global _unpickled
         self.specs, self.algorithm = state["specs"], state["algorithm"]
         self._layers, self._lock = {}, threading.Lock()
-        with _unpickled_lock:
-            _unpickled += 1
+        _count("stacks")
+
+    def run(self, i, pads, x):
+        """Layer i with these pads on x; counts a packing when it made one."""
+        lay = self.layer(i, pads)
+        packed = len(lay._packed)
+        y = lay(x, algorithm=self.algorithm)
+        if len(lay._packed) > packed:
+            _count("packings")
+        return y
 
     def layer(self, i, pads):
         key = (i, pads)
@@ -304,7 +319,7 @@ def _run_block(stack, pieces, args):
         if _isa_mod.get_isa() != args.isa:
             _isa_mod.set_isa(args.isa)
         for i, pads in enumerate(args.pads):
-            x = stack.layer(i, pads)(x, algorithm=stack.algorithm)
+            x = stack.run(i, pads, x)
         if args.crop is not None:
             h0, h1, w0, w1 = args.crop
             x = np.ascontiguousarray(x[:, :, h0:h1, w0:w1])

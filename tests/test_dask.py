@@ -410,14 +410,21 @@ def test_local_cluster_sequential_weights_sent_once(client):
     ref = x
     for layer in layers:
         ref = layer(ref)
-    before = sum(client.run(gd._unpickled_count).values())
+    before = client.run(gd._received_counts)
     y = gd.sequential(layers)(da.from_array(x, chunks=(1, 16, 16, 16)))
     n_tasks = int(np.prod(y.numblocks))
     assert n_tasks == 32
     assert same_bits(client.compute(y).result(), ref)
-    after = client.run(gd._unpickled_count)
+    after = client.run(gd._received_counts)
+    stacks = {a: after[a]["stacks"] - before[a]["stacks"] for a in after}
+    packings = {a: after[a]["packings"] - before[a]["packings"] for a in after}
     # the weights' key reached each worker at most once, not once per task
-    assert sum(after.values()) - before <= len(after) < n_tasks
+    assert sum(stacks.values()) <= len(after) < n_tasks
+    # and each worker packed each layer once per block geometry (the 2x2 blocks of a
+    # 32x32 image have 4 different paddings), not once per task: 3 layers x 4 at most,
+    # where 16 tasks per worker would make 48 packings
+    assert sum(packings.values()) >= 3
+    assert all(n <= 3 * 4 for n in packings.values()), packings
     # each task's threads: the node's CPUs over the 2 workers' threads, never more
     cpus = len(__import__("os").sched_getaffinity(0))
     hosts = gd._host_threads()          # what a graph built now sends its tasks
