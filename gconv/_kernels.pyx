@@ -353,6 +353,24 @@ def run_microkernel(str family, str name, int isa, dtype, out, *, x=None, w=None
 cdef unsigned long _state_epoch = 0
 
 
+def phase_scatter(cython.floating[:, :, :, ::1] src, cython.floating[:, :, :, ::1] dst,
+                  Py_ssize_t a, Py_ssize_t b, Py_ssize_t sh, Py_ssize_t sw, int n_threads):
+    """dst[:, :, a::sh, b::sw] = src (src has that view's shape): a transposed convolution's
+    phase output put in place, plane by plane in parallel. (NumPy's copy of the same view is
+    serial and moves ~0.5 G elements/s with a stride in the last axis: 75 % of a stride-2
+    depthwise input gradient's time.)"""
+    cdef Py_ssize_t C = src.shape[1], H = src.shape[2], W = src.shape[3]
+    cdef Py_ssize_t plane, n, c, i, j
+    with nogil:
+        for plane in prange(src.shape[0] * C, num_threads=max(n_threads, 1),
+                            schedule='static'):
+            n = plane // C
+            c = plane % C
+            for i in range(H):
+                for j in range(W):
+                    dst[n, c, a + i * sh, b + j * sw] = src[n, c, i, j]
+
+
 def bump_state_epoch():
     """The ISA or the thread count changed: every LeanCall made before stops matching."""
     global _state_epoch

@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import _activation
+from . import _activation, _kernels, _threads
 from ._conv import _call_plan, _contiguous, _execute
 from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
@@ -78,31 +78,58 @@ def _forward_weight(w, groups):
                                                                           KH, KW))
 
 
+# Phases stacked as output channels: where a layer has few output channels per group
+# (below STACK_BELOW_M) the per-phase forward calls are GEMMs with a nearly empty M tile (an
+# ISTFT's ConvTranspose1d(1026, 1, 1024, stride 256): 256 calls of M = 1, 0.2x torch); one
+# call with the phases' sub-kernels side by side as channels fills it. Only along an axis
+# whose phases read the same input window with the same number of taps (then stacking adds
+# no zero tap); not for depthwise layers (one input channel per group), which have their
+# own kernels.
+STACK_BELOW_M = 8
+
+
+def _stackable(phases):
+    """True when every phase of an axis reads the same window with as many taps (they then
+    differ only in the taps' weights and, by one at most, in their output count)."""
+    if len(phases) < 2 or any(p is None for p in phases):
+        return False
+    return len({(len(p[0]), p[1], p[2], p[4]) for p in phases}) == 1
+
+
 class _Phases:
     """The phase decomposition of one transposed convolution's geometry, with each phase's
     sub-kernel cut from one weight; the sub-kernels' packed forms are kept per call plan
     (a layer keeps its _Phases while its weights and input size are unchanged)."""
 
-    def __init__(self, wf, in_hw, stride, dilation, pads_begin, out_hw):
+    def __init__(self, wf, in_hw, stride, dilation, pads_begin, out_hw, groups):
         (H, W), (sh, sw), (dh, dw) = in_hw, stride, dilation
-        KH, KW = wf.shape[2], wf.shape[3]
+        C_out, CG, KH, KW = wf.shape
         rows = _axis_phases(H, KH, sh, dh, pads_begin[0], out_hw[0])
         cols = _axis_phases(W, KW, sw, dw, pads_begin[1], out_hw[1])
-        self.stride = (sh, sw)
+        self.stride, self.out_hw, self.groups = (sh, sw), out_hw, groups
         # only the phases some tap reaches: with a stride beyond the kernel most are empty
         # (bias only), and those are filled in one pass before the others are computed
         self.has_empty = any(r is None for r in rows) or any(c is None for c in cols)
-        self.items = []                 # (a, b, w_sub, crop, pads, sub_dilation)
-        for a, r in enumerate(rows):
-            for b, c in enumerate(cols):
-                if r is None or c is None:
-                    continue
-                w_sub = np.ascontiguousarray(wf[:, :, np.array(r[0])[:, None],
-                                                np.array(c[0])[None, :]])
+        stack = CG > 1 and C_out // groups < STACK_BELOW_M
+        row_sets = [list(range(len(rows)))] if stack and _stackable(rows) else \
+            [[a] for a, r in enumerate(rows) if r is not None]
+        col_sets = [list(range(len(cols)))] if stack and _stackable(cols) else \
+            [[b] for b, c in enumerate(cols) if c is not None]
+        self.items = []                 # (pairs, w_sub, crop, pads, sub_dilation)
+        for ra in row_sets:
+            for cb in col_sets:
+                r, c = rows[ra[0]], cols[cb[0]]     # the first phase has the most outputs
+                pairs = [(a, b) for a in ra for b in cb]
+                subs = [wf[:, :, np.array(rows[a][0])[:, None], np.array(cols[b][0])[None, :]]
+                        for a, b in pairs]
+                # output channels (group, phase, channel of the group)
+                w_sub = np.ascontiguousarray(np.stack(
+                    [w.reshape(groups, C_out // groups, *w.shape[1:]) for w in subs],
+                    axis=1).reshape(len(pairs) * C_out, *subs[0].shape[1:]))
                 w_sub.flags.writeable = False
                 crop = (slice(r[2], r[3]), slice(c[2], c[3]))
                 pads = ((r[4], r[5]), (c[4], c[5]))
-                self.items.append((a, b, w_sub, crop, pads, (r[1], c[1])))
+                self.items.append((pairs, w_sub, crop, pads, (r[1], c[1])))
         self.packed = {}
 
     def run(self, x, bias, groups, act, y, algorithm):
@@ -114,23 +141,47 @@ class _Phases:
                 filler += bias.reshape(1, -1, 1, 1)
             apply_activation(filler, act.name, act.alpha, act.lo, act.hi)
             y[...] = filler
-        single = len(self.items) == 1 and not self.has_empty
-        for a, b, w_sub, crop, pads, dil in self.items:
+        single = len(self.items) == 1 and len(self.items[0][0]) == 1 and not self.has_empty
+        N, C_out = y.shape[:2]
+        M = C_out // groups
+        scratch = None
+        for i, (pairs, w_sub, crop, pads, dil) in enumerate(self.items):
             xc = x[:, :, crop[0], crop[1]]
-            cp = _call_plan(xc, w_sub, bias, 1, pads, dil, groups, act, "zeros", "NCHW",
+            b = bias
+            if bias is not None and len(pairs) > 1:
+                b = np.ascontiguousarray(np.broadcast_to(
+                    bias.reshape(groups, 1, M), (groups, len(pairs), M)).reshape(-1))
+            cp = _call_plan(xc, w_sub, b, 1, pads, dil, groups, act, "zeros", "NCHW",
                             algorithm)
-            # keyed by the phase too: phases of equal geometry share one CallPlan
-            packed = self.packed.get((a, b, cp))
+            # keyed by the item too: items of equal geometry share one CallPlan
+            packed = self.packed.get((i, cp))
             if packed is None and cp.kernel_plan is not None:
                 if len(self.packed) >= 64:
                     self.packed.clear()
-                packed = self.packed[(a, b, cp)] = cp.impl.prepare_weight(cp.kernel_plan,
-                                                                          w_sub)
+                packed = self.packed[(i, cp)] = cp.impl.prepare_weight(cp.kernel_plan,
+                                                                       w_sub)
             if single:
-                _execute(cp, _contiguous(xc, y.dtype), w_sub, bias, None, y, packed)
-            else:
-                y[:, :, a::sh, b::sw] = _execute(cp, _contiguous(xc, y.dtype), w_sub, bias,
-                                                 None, None, packed)
+                _execute(cp, _contiguous(xc, y.dtype), w_sub, b, None, y, packed)
+                continue
+            # one scratch for every phase's output (they differ by a row or column at most):
+            # a fresh array per phase costs its page faults again, as much as the scatter
+            shape = cp.problem.output_shape
+            size = int(np.prod(shape))
+            if scratch is None or scratch.size < size:
+                scratch = np.empty(size, dtype=y.dtype)
+            z = _execute(cp, _contiguous(xc, y.dtype), w_sub, b, None,
+                         scratch[:size].reshape(shape), packed)
+            threads = _threads.get_num_threads()
+            if len(pairs) == 1:
+                _kernels.phase_scatter(z, y, *pairs[0], sh, sw, threads)
+                continue
+            z = z.reshape(N, groups, len(pairs), M, *z.shape[2:])
+            OH, OW = self.out_hw
+            for p, (a, bb) in enumerate(pairs):
+                oh, ow = -(-(OH - a) // sh), -(-(OW - bb) // sw)
+                _kernels.phase_scatter(np.ascontiguousarray(
+                    z[:, :, p, :, :oh, :ow].reshape(N, C_out, oh, ow)), y, a, bb, sh, sw,
+                    threads)
         return y
 
 
@@ -142,7 +193,7 @@ def _transpose_nchw(x, w, bias, stride, dilation, pads_begin, out_hw, groups,
     C_out = w.shape[1] * groups
     if phases is None:
         phases = _Phases(_forward_weight(w, groups), (H, W), stride, dilation, pads_begin,
-                         out_hw)
+                         out_hw, groups)
     y = out if out is not None else np.empty((N, C_out, *out_hw), dtype=x.dtype)
     if N == 0 or y.size == 0:
         return y
@@ -502,7 +553,8 @@ class ConvTranspose2d:
             if min(out_hw) > 0:
                 self._phases = (key, _Phases(_forward_weight(w4, self.groups), in_hw,
                                              args[4], args[5],
-                                             (args[7][0][0], args[7][1][0]), out_hw))
+                                             (args[7][0][0], args[7][1][0]), out_hw,
+                                             self.groups))
         y = _finish_2d(*args, self.activation, o4, algorithm, self._phases)
         if out is not None:
             return out

@@ -409,6 +409,48 @@ def test_conv_transpose_errors_in_torch_words():
         gconv.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
 
 
+# phases stacked as output channels (gconv/_transpose.py, STACK_BELOW_M): few output
+# channels per group, phases reading the same window. (N, C_in, H, W, C_out, G, KH, KW,
+# stride, padding, output_padding, dilation), and which axes stack.
+STACKED = [
+    ((2, 6, 1, 9, 2, 1, 1, 4, (1, 2), 0, 0, 1), "width"),        # 1-D, k = 2 s
+    ((1, 10, 1, 7, 1, 1, 1, 16, (1, 4), 0, 0, 1), "width"),      # ISTFT-like, one out
+    ((2, 8, 1, 6, 4, 2, 1, 6, (1, 3), 0, (0, 2), 1), "width"),   # groups, output_padding
+    ((2, 4, 5, 6, 2, 1, 4, 4, 2, 0, 0, 1), "both"),
+    ((1, 6, 4, 5, 3, 3, 4, 3, 2, 0, 1, 1), "height"),            # k 3 s 2: columns differ
+    ((2, 6, 5, 5, 6, 2, 2, 2, 2, 0, 1, 1), "both"),              # M = 3, 1 tap a phase
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("case,axes", STACKED, ids=[str(i) for i in range(len(STACKED))])
+def test_stacked_phases_against_the_reference_and_on_1_and_2_threads(case, axes, dtype):
+    from gconv._transpose import _Phases, _forward_weight
+    x, w, b = _arrays(case, dtype)
+    N, C_in, H, W, C_out, G, KH, KW, s, p, op, d = case
+    expected = _reference_transpose(case, x, w, b)
+    ph = _Phases(_forward_weight(w, G), (H, W), _pair(s), _pair(d), (p, p),
+                 expected.shape[2:], G)
+    stacked = {a for pairs, *_ in ph.items if len(pairs) > 1
+               for a in (["height"] if len({q[0] for q in pairs}) > 1 else [])
+               + (["width"] if len({q[1] for q in pairs}) > 1 else [])}
+    assert stacked == ({"height", "width"} if axes == "both" else {axes})
+    try:
+        runs = []
+        for n in (1, 2):
+            gconv.set_num_threads(n)
+            runs.append(gconv.conv_transpose2d(x, w, b, s, p, op, G, d, activation="relu"))
+    finally:
+        gconv.set_num_threads(None)
+    assert runs[0].tobytes() == runs[1].tobytes()
+    np.testing.assert_allclose(runs[0], np.maximum(expected, 0), rtol=0,
+                               atol=tolerance(dtype, C_in // G * KH * KW))
+    if H == 1 and KH == 1:       # the 1-D call takes the same path
+        y1 = gconv.conv_transpose1d(x[:, :, 0], w[:, :, 0], b, _pair(s)[1], p,
+                                    _pair(op)[1], G, _pair(d)[1], activation="relu")
+        assert y1.tobytes() == np.ascontiguousarray(runs[0][:, :, 0]).tobytes()
+
+
 # -- thread-count independence -------------------------------------------------------------
 def test_gradients_and_transpose_are_bitwise_identical_on_1_and_2_threads():
     rng = np.random.default_rng(11)

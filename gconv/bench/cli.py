@@ -27,6 +27,7 @@ from .plot import write_plot
 from .report import format_table, geometric_mean, model_totals, sweep_summary
 from .sweep import FAMILIES, draw
 from .timing import sample_stats, time_interleaved
+from .training_bench import TRAINING_CASES
 
 # Per-mode timing settings (gconv/bench/timing.py says what samples and rounds are).
 # budget_s caps the rounds of one (layer, threads) pair, so slow kernels cannot make a run
@@ -249,6 +250,12 @@ def add_arguments(b):
                         "Names (default all): mobilenet_v2, mobilenet_v3_large, "
                         "efficientnet_b0, resnext50_32x4d, regnet_y_400mf, convnext_tiny, "
                         "shufflenet_v2, tcn1d")
+    b.add_argument("--training", metavar="A,B", nargs="?", const="all",
+                   help="time transposed convolutions and the gradients of convolutions "
+                        "instead (gconv/bench/training_bench.py, needs torch): gconv against "
+                        "torch (and onnxruntime's ConvTranspose), plus one training step "
+                        "(train_step) of MobileNetV2 with and without gconv.torch.convert. "
+                        "Names (default all): train_step, " + ", ".join(TRAINING_CASES))
     b.add_argument("--batches", metavar="1,8", type=lambda s: parse_int_list(s, "--batches"),
                    help="batch sizes for --networks (default 1,8)")
     b.add_argument("--threads", metavar="1,2", type=lambda s: parse_int_list(s, "--threads"),
@@ -303,6 +310,8 @@ def cmd_bench(args, parser):
     mismatch (``parser`` reports usage errors)."""
     if args.networks is not None:
         return cmd_networks(args, parser)
+    if args.training is not None:
+        return cmd_training(args, parser)
     if args.batches is not None:
         parser.error("--batches goes with --networks")
     layers, source = _layers_to_time(args, parser)
@@ -333,12 +342,53 @@ def cmd_bench(args, parser):
     return _print_and_write(report, args, format_table, write_plot)
 
 
+def _alone(args, parser, option):
+    """``option`` (--networks or --training) excludes the layer-choosing options."""
+    others = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
+                             ("--model", args.model), ("--networks", args.networks),
+                             ("--training", args.training)) if v is not None and o != option]
+    if others:
+        parser.error(f"{option} and {' and '.join(others)} exclude each other")
+
+
+def cmd_training(args, parser):
+    """``gconv bench --training``: transposed and backward layers and a training step
+    (gconv/bench/training_bench.py)."""
+    _alone(args, parser, "--training")
+    if args.batches is not None:
+        parser.error("--batches goes with --networks")
+    if not _peers.peer_available("torch"):
+        parser.error(f"--training needs torch: {_peers.INSTALL_HINT['torch']}")
+    from .training_bench import (format_training_table, run_training,
+                                 write_training_plot)
+    names = list(TRAINING_CASES) + ["train_step"] if args.training == "all" else \
+        [n.strip() for n in args.training.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRAINING_CASES and n != "train_step"]
+    if unknown or not names:
+        parser.error(f"unknown training case(s) {', '.join(unknown) or '(none)'}: choose "
+                     f"from train_step, {', '.join(TRAINING_CASES)}")
+    threads = args.threads or [1, 2]
+    peers = ["onnxruntime"] if args.peers is None else \
+        [p.strip() for p in args.peers.split(",") if p.strip() == "onnxruntime"]
+    if args.plot and not have_matplotlib():
+        print("gconv bench: --plot needs matplotlib, which is not installed: "
+              "pip install matplotlib", file=sys.stderr)
+        return 2
+    cases = [n for n in names if n != "train_step"]
+    bar = ProgressBar((len(cases) + ("train_step" in names)) * len(threads), "training",
+                      enabled=None if args.progress is None else args.progress)
+    try:
+        report = run_training(cases, threads, peers, "quick" if args.quick else "full",
+                              rounds=args.repeat, min_sample_s=args.min_time,
+                              progress=bar.update, step="train_step" in names)
+    finally:
+        bar.close()
+    return _print_and_write(report, args, format_training_table, write_training_plot)
+
+
 def cmd_networks(args, parser):
     """``gconv bench --networks``: whole networks (gconv/bench/network_bench.py)."""
-    others = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
-                             ("--model", args.model)) if v is not None]
-    if others:
-        parser.error(f"--networks and {' and '.join(others)} exclude each other")
+    _alone(args, parser, "--networks")
     if not _peers.peer_available("torch"):
         parser.error(f"--networks needs torch: {_peers.INSTALL_HINT['torch']}")
     from . import networks as _networks
