@@ -106,7 +106,7 @@ class _Phases:
         C_out, CG, KH, KW = wf.shape
         rows = _axis_phases(H, KH, sh, dh, pads_begin[0], out_hw[0])
         cols = _axis_phases(W, KW, sw, dw, pads_begin[1], out_hw[1])
-        self.stride, self.out_hw, self.groups = (sh, sw), out_hw, groups
+        self.stride, self.out_hw = (sh, sw), out_hw
         # only the phases some tap reaches: with a stride beyond the kernel most are empty
         # (bias only), and those are filled in one pass before the others are computed
         self.has_empty = any(r is None for r in rows) or any(c is None for c in cols)

@@ -27,7 +27,8 @@ from .plot import write_plot
 from .report import format_table, geometric_mean, model_totals, sweep_summary
 from .sweep import FAMILIES, draw
 from .timing import sample_stats, time_interleaved
-from .training_bench import TRAINING_CASES
+from .training_bench import (TRAINING_CASES, format_training_table, run_training,
+                             write_training_plot)
 
 # Per-mode timing settings (gconv/bench/timing.py says what samples and rounds are).
 # budget_s caps the rounds of one (layer, threads) pair, so slow kernels cannot make a run
@@ -327,9 +328,7 @@ def cmd_bench(args, parser):
                              f"or 'none'")
             if not _peers.peer_available(p):
                 parser.error(f"peer {p!r} is not installed: {_peers.INSTALL_HINT[p]}")
-    if args.plot and not have_matplotlib():
-        print("gconv bench: --plot needs matplotlib, which is not installed: "
-              "pip install matplotlib", file=sys.stderr)
+    if _plot_unavailable(args):
         return 2
     bar = ProgressBar(len(layers) * len(threads), "bench",
                       enabled=None if args.progress is None else args.progress)
@@ -340,6 +339,15 @@ def cmd_bench(args, parser):
     finally:
         bar.close()
     return _print_and_write(report, args, format_table, write_plot)
+
+
+def _plot_unavailable(args):
+    """True (and says so) when --plot is asked for without matplotlib."""
+    if args.plot and not have_matplotlib():
+        print("gconv bench: --plot needs matplotlib, which is not installed: "
+              "pip install matplotlib", file=sys.stderr)
+        return True
+    return False
 
 
 def _alone(args, parser, option):
@@ -359,8 +367,6 @@ def cmd_training(args, parser):
         parser.error("--batches goes with --networks")
     if not _peers.peer_available("torch"):
         parser.error(f"--training needs torch: {_peers.INSTALL_HINT['torch']}")
-    from .training_bench import (format_training_table, run_training,
-                                 write_training_plot)
     names = list(TRAINING_CASES) + ["train_step"] if args.training == "all" else \
         [n.strip() for n in args.training.split(",") if n.strip()]
     unknown = [n for n in names if n not in TRAINING_CASES and n != "train_step"]
@@ -370,9 +376,7 @@ def cmd_training(args, parser):
     threads = args.threads or [1, 2]
     peers = ["onnxruntime"] if args.peers is None else \
         [p.strip() for p in args.peers.split(",") if p.strip() == "onnxruntime"]
-    if args.plot and not have_matplotlib():
-        print("gconv bench: --plot needs matplotlib, which is not installed: "
-              "pip install matplotlib", file=sys.stderr)
+    if _plot_unavailable(args):
         return 2
     cases = [n for n in names if n != "train_step"]
     bar = ProgressBar((len(cases) + ("train_step" in names)) * len(threads), "training",
@@ -411,9 +415,7 @@ def cmd_networks(args, parser):
         for p in peers:
             if p not in _peers.PEERS:
                 parser.error(f"unknown peer {p!r}: choose from onnxruntime, openvino, 'none'")
-    if args.plot and not have_matplotlib():
-        print("gconv bench: --plot needs matplotlib, which is not installed: "
-              "pip install matplotlib", file=sys.stderr)
+    if _plot_unavailable(args):
         return 2
     bar = ProgressBar(len(names) * len(batches) * len(threads), "networks",
                       enabled=None if args.progress is None else args.progress)
