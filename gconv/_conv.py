@@ -19,7 +19,7 @@ from ._reference import apply_activation
 from ._types import (ActivationSpec, Algorithm, FloatArray, IntOrPair, Layout, Padding,
                      PaddingMode)
 from ._validation import (as_float_array, check_groups, check_layer_options,
-                          check_padding_mode, check_same_dtype, frozen_parameter,
+                          FrozenParameters, check_padding_mode, check_same_dtype,
                           normalize_padding, pair, problem_from_shapes, torch_init)
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -402,7 +402,7 @@ def conv_layer_args(layer):
 
 
 # ---------------------------------------------------------------------------------------
-class Conv2d:
+class Conv2d(FrozenParameters):
     """A 2-D convolution layer, as ``torch.nn.Conv2d``, holding NumPy weights.
 
     ``weight`` (C_out, C_in // groups, kH, kW) and ``bias`` (C_out,) are initialised as
@@ -443,27 +443,15 @@ class Conv2d:
             (self.out_channels, self.in_channels // self.groups, kh, kw),
             self.out_channels if self._bias_enabled else None)
 
-    @property
-    def weight(self):
-        return self._weight
+    def _weight_shape(self):
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
-    @weight.setter
-    def weight(self, value):
-        self._weight = frozen_parameter(
-            value, (self.out_channels, self.in_channels // self.groups, *self.kernel_size),
-            self.dtype, "weight")
+    def _weight_changed(self):
         self._packed.clear()
         self._lean = None
         self._resign()
 
-    @property
-    def bias(self):
-        return self._bias
-
-    @bias.setter
-    def bias(self, value):
-        self._bias = (None if value is None
-                      else frozen_parameter(value, (self.out_channels,), self.dtype, "bias"))
+    def _bias_changed(self):
         self._resign()
 
     def _resign(self):
@@ -482,9 +470,7 @@ class Conv2d:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        for a in (self._weight, self._bias):    # copies of arrays come back writeable
-            if a is not None:
-                a.flags.writeable = False
+        self._refreeze()
         self._resign()      # signature ids are this process's: another process has its own
 
     # -- forward ---------------------------------------------------------------------------

@@ -38,8 +38,7 @@ from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
 from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups,
                           check_layer_channels, check_same_dtype, check_weight_groups,
-                          frozen_parameter,
-                          is_nested_padding, ntuple, pair, torch_init)
+                          FrozenParameters, is_nested_padding, ntuple, pair, torch_init)
 
 __all__ = ["conv_transpose2d", "conv_transpose1d", "ConvTranspose2d", "ConvTranspose1d"]
 
@@ -423,7 +422,7 @@ def conv_transpose1d(input: FloatArray, weight: FloatArray, bias: Optional[Float
 
 
 # -- layers ------------------------------------------------------------------------------
-class ConvTranspose2d:
+class ConvTranspose2d(FrozenParameters):
     """A 2-D transposed convolution layer, as ``torch.nn.ConvTranspose2d``, holding NumPy
     weights: ``weight`` (C_in, C_out // groups, kH, kW), ``bias`` (C_out,), initialised as
     torch does (uniform in +-1/sqrt(fan_in), torch's fan_in of that weight: C_out // groups
@@ -473,25 +472,11 @@ class ConvTranspose2d:
             (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
             self.out_channels if self._bias_enabled else None)
 
-    @property
-    def weight(self):
-        return self._weight
+    def _weight_shape(self):
+        return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
 
-    @weight.setter
-    def weight(self, value):
-        self._weight = frozen_parameter(
-            value, (self.in_channels, self.out_channels // self.groups, *self.kernel_size),
-            self.dtype, "weight")
+    def _weight_changed(self):
         self._phases = None
-
-    @property
-    def bias(self):
-        return self._bias
-
-    @bias.setter
-    def bias(self, value):
-        self._bias = (None if value is None
-                      else frozen_parameter(value, (self.out_channels,), self.dtype, "bias"))
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -500,9 +485,7 @@ class ConvTranspose2d:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        for a in (self._weight, self._bias):
-            if a is not None:
-                a.flags.writeable = False
+        self._refreeze()
 
     def _weight_2d(self):
         return self._weight if self._n == 2 else self._weight[:, :, None, :]

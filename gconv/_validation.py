@@ -180,6 +180,46 @@ def frozen_parameter(value, shape, dtype, name):
     return a
 
 
+class FrozenParameters:
+    """``weight`` and ``bias`` of a layer as read-only arrays (frozen_parameter) of its dtype.
+    The layer says its weight's shape (``_weight_shape``) and what a new weight or bias
+    makes stale (``_weight_changed`` / ``_bias_changed``); ``_refreeze`` makes the arrays of
+    an unpickled copy read-only again."""
+
+    def _weight_shape(self):
+        raise NotImplementedError
+
+    def _weight_changed(self):
+        pass
+
+    def _bias_changed(self):
+        pass
+
+    @property
+    def weight(self):
+        return self._weight
+
+    @weight.setter
+    def weight(self, value):
+        self._weight = frozen_parameter(value, self._weight_shape(), self.dtype, "weight")
+        self._weight_changed()
+
+    @property
+    def bias(self):
+        return self._bias
+
+    @bias.setter
+    def bias(self, value):
+        self._bias = (None if value is None
+                      else frozen_parameter(value, (self.out_channels,), self.dtype, "bias"))
+        self._bias_changed()
+
+    def _refreeze(self):
+        for a in (self._weight, self._bias):    # copies of arrays come back writeable
+            if a is not None:
+                a.flags.writeable = False
+
+
 def torch_init(rng, fan_in, weight_shape, bias_size=None):
     """torch's initialisation of a conv layer: kaiming_uniform_(a=sqrt(5)) of the weight and
     the bias, both uniform in +-1/sqrt(fan_in), drawn from ``rng`` (a Generator or a seed).

@@ -22,11 +22,11 @@ from .._console import ProgressBar, have_matplotlib, positive_int
 from . import peers as _peers
 from .layers import BY_NAME, select_layers
 from .machine import OtherLoad, machine_info, measure_fma_peak
-from .peer_process import PeerProcess
+from .peer_process import peer_processes
 from .plot import write_plot
 from .report import format_table, geometric_mean, model_totals, sweep_summary
 from .sweep import FAMILIES, draw
-from .timing import sample_stats, time_interleaved
+from .timing import mode_settings, sample_stats, time_interleaved
 from .training_bench import (TRAINING_CASES, format_training_table, run_training,
                              write_training_plot)
 
@@ -154,17 +154,12 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
     source: what the layers are when they are not the catalogue's, kept in the settings:
     {"kind": "sweep", ...} adds the sweep's summary ("sweep_summary"), {"kind": "model", ...}
     the model's convolution time per library ("model_total")."""
-    settings = dict(MODES[mode])
-    if rounds is not None:
-        settings["rounds"] = rounds
-    if min_sample_s is not None:
-        settings["min_sample_s"] = min_sample_s
+    settings = mode_settings(MODES, mode, rounds, min_sample_s)
     machine = machine_info(peers, settings["peak_iters"])
     peak = machine["fma_peak_gflops_per_core"]
     results = []
     total, done = len(layers) * len(thread_counts), 0
-    processes = {p: PeerProcess(p) for p in peers if p in _peers.POOLED_PEERS}
-    try:
+    with peer_processes([p for p in peers if p in _peers.POOLED_PEERS]) as processes:
         for threads in thread_counts:
             with _peers.PeerThreads(threads, peers):
                 for layer in layers:
@@ -173,9 +168,6 @@ def run_bench(layers, thread_counts, peers, mode, rounds=None, min_sample_s=None
                     results.append(_bench_row(layer, threads, peers, processes, settings,
                                               peak))
                     done += 1
-    finally:
-        for process in processes.values():
-            process.close()
     if progress:
         progress(done, total, "done")
     # measured again at the end, the better of the two: a slow phase at the start alone

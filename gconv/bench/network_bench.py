@@ -18,8 +18,8 @@ import numpy as np
 
 from . import peers as _peers
 from .machine import machine_info
-from .peer_process import PeerProcess
-from .timing import sample_stats, time_interleaved
+from .peer_process import peer_processes
+from .timing import mode_settings, stats_ms, time_interleaved
 
 LIBRARIES = ("torch", "convert", "onnxruntime", "openvino")
 # |library - torch| <= NETWORK_RTOL * max |torch|, float32 through a whole network
@@ -130,11 +130,7 @@ def _bench_case(name, model, batch, threads, peers, processes, settings, workdir
     row["outputs_match"] = all(e <= NETWORK_RTOL * scale for e in row["max_abs_error"].values())
     samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
                                settings["budget_s"])
-    for lib, s in samples.items():
-        stats = sample_stats(s)
-        row["results"][lib] = {(k[:-3] + "_ms" if k.endswith("_us") else k):
-                               (v / 1e3 if k.endswith("_us") else v)
-                               for k, v in stats.items()}      # milliseconds, named so
+    row["results"] = {lib: stats_ms(s) for lib, s in samples.items()}
     peers_timed = [p for p in ("onnxruntime", "openvino") if p in row["results"]]
     conv = row["results"]["convert"]["median_ms"]
     row["convert_vs"] = {lib: row["results"][lib]["median_ms"] / conv
@@ -148,30 +144,22 @@ def run_networks(names, batches, thread_counts, peers, mode="full", rounds=None,
                  min_sample_s=None, progress=None):
     """Time every (network, batch, threads); returns the report dict (--json writes it)."""
     from . import networks
-    settings = dict(MODES[mode])
-    if rounds is not None:
-        settings["rounds"] = rounds
-    if min_sample_s is not None:
-        settings["min_sample_s"] = min_sample_s
+    settings = mode_settings(MODES, mode, rounds, min_sample_s)
     installed = [p for p in peers if _peers.peer_available(p)]
-    processes = {p: PeerProcess(p) for p in installed if p in _peers.POOLED_PEERS}
     results = []
     total, done = len(names) * len(batches) * len(thread_counts), 0
-    try:
-        with tempfile.TemporaryDirectory(prefix="gconv-networks-") as workdir:
-            for name in names:
-                model = networks.build(name)
-                for batch in batches:
-                    for threads in thread_counts:
-                        if progress:
-                            progress(done, total, f"{name} b{batch} @ {threads} thread(s)")
-                        with _peers.PeerThreads(threads, ("torch",)):
-                            results.append(_bench_case(name, model, batch, threads, peers,
-                                                       processes, settings, workdir))
-                        done += 1
-    finally:
-        for process in processes.values():
-            process.close()
+    with peer_processes([p for p in installed if p in _peers.POOLED_PEERS]) as processes, \
+            tempfile.TemporaryDirectory(prefix="gconv-networks-") as workdir:
+        for name in names:
+            model = networks.build(name)
+            for batch in batches:
+                for threads in thread_counts:
+                    if progress:
+                        progress(done, total, f"{name} b{batch} @ {threads} thread(s)")
+                    with _peers.PeerThreads(threads, ("torch",)):
+                        results.append(_bench_case(name, model, batch, threads, peers,
+                                                   processes, settings, workdir))
+                    done += 1
     if progress:
         progress(done, total, "done")
     machine = machine_info(["torch"] + [p for p in installed if p != "torch"], 1)

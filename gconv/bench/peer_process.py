@@ -20,6 +20,7 @@ and every reply is ("ok", value) or ("error", "TypeName: message"). The child ti
 own calls, so no pipe latency enters a sample. gconv itself can run in a child too (the
 tests use it: it needs no peer library).
 """
+import contextlib
 import os
 import pickle
 import signal
@@ -35,6 +36,17 @@ from .timing import time_sample
 
 # How long a SIGSTOP may take to reach all of a child's threads.
 STOP_TIMEOUT_S = 2.0
+
+
+@contextlib.contextmanager
+def peer_processes(peers):
+    """{peer: PeerProcess} for each of ``peers``, closed when the block ends."""
+    processes = {p: PeerProcess(p) for p in peers}
+    try:
+        yield processes
+    finally:
+        for process in processes.values():
+            process.close()
 
 
 class PeerProcess:

@@ -86,3 +86,20 @@ def sample_stats(samples):
     q1, med, q3 = np.percentile(a, [25, 50, 75])
     return {"median_us": float(med), "iqr_us": float(q3 - q1), "min_us": float(a.min()),
             "rounds": int(a.size)}
+
+
+def stats_ms(samples):
+    """sample_stats in milliseconds, keys named so (median_ms, iqr_ms, min_ms, rounds): the
+    unit of the whole-network and training benches."""
+    return {(k[:-3] + "_ms" if k.endswith("_us") else k): (v / 1e3 if k.endswith("_us") else v)
+            for k, v in sample_stats(samples).items()}
+
+
+def mode_settings(modes, mode, rounds=None, min_sample_s=None):
+    """A bench mode's timing settings (modes[mode]) with the command line's overrides."""
+    settings = dict(modes[mode])
+    if rounds is not None:
+        settings["rounds"] = rounds
+    if min_sample_s is not None:
+        settings["min_sample_s"] = min_sample_s
+    return settings

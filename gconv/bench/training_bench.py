@@ -25,8 +25,8 @@ import gconv
 
 from . import peers as _peers
 from .machine import machine_info
-from .peer_process import PeerProcess
-from .timing import sample_stats, time_interleaved
+from .peer_process import peer_processes
+from .timing import mode_settings, stats_ms, time_interleaved
 
 # |gconv - torch| <= GRAD_RTOL * max |torch|: float32 sums over up to batch x pixels terms
 GRAD_RTOL = 1e-4
@@ -219,16 +219,18 @@ def _finish_row(row, runners, settings, expected, rtol):
         row["max_abs_error"][lib] = float(np.abs(got.astype(np.float64) - expected).max()) \
             if got.shape == expected.shape else float("inf")
     row["outputs_match"] = all(e <= rtol * scale for e in row["max_abs_error"].values())
+    return _time_row(row, runners, settings, "gconv")
+
+
+def _time_row(row, runners, settings, ours):
+    """Time the runners into row["results"] (ms) and row["gconv_vs"]: each other library's
+    median over ours ("gconv", or "convert" for the training step)."""
     samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
                                settings["budget_s"])
-    for lib, s in samples.items():
-        stats = sample_stats(s)
-        row["results"][lib] = {(k[:-3] + "_ms" if k.endswith("_us") else k):
-                               (v / 1e3 if k.endswith("_us") else v)
-                               for k, v in stats.items()}
-    gc = row["results"]["gconv"]["median_ms"]
-    row["gconv_vs"] = {lib: r["median_ms"] / gc for lib, r in row["results"].items()
-                       if lib != "gconv"}
+    row["results"] = {lib: stats_ms(s) for lib, s in samples.items()}
+    mine = row["results"][ours]["median_ms"]
+    row["gconv_vs"] = {lib: r["median_ms"] / mine for lib, r in row["results"].items()
+                       if lib != ours}
     return row
 
 
@@ -287,32 +289,18 @@ def training_step_case(threads, settings):
             loss_fn(m(x), target).backward()
             opt.step()
         return run
-    samples = time_interleaved({"torch": step(model), "convert": step(converted)},
-                               settings["rounds"], settings["min_sample_s"],
-                               settings["budget_s"])
-    for lib, s in samples.items():
-        stats = sample_stats(s)
-        row["results"][lib] = {(k[:-3] + "_ms" if k.endswith("_us") else k):
-                               (v / 1e3 if k.endswith("_us") else v)
-                               for k, v in stats.items()}
-    row["gconv_vs"] = {"torch": row["results"]["torch"]["median_ms"]
-                       / row["results"]["convert"]["median_ms"]}
-    return row
+    return _time_row(row, {"torch": step(model), "convert": step(converted)}, settings,
+                     "convert")
 
 
 def run_training(names, thread_counts, peers, mode="full", rounds=None, min_sample_s=None,
                  progress=None, step=True):
     """Time every case (and the training step) at each thread count; the report dict."""
-    settings = dict(MODES[mode])
-    if rounds is not None:
-        settings["rounds"] = rounds
-    if min_sample_s is not None:
-        settings["min_sample_s"] = min_sample_s
+    settings = mode_settings(MODES, mode, rounds, min_sample_s)
     installed = [p for p in peers if p == "onnxruntime" and _peers.peer_available(p)]
-    processes = {p: PeerProcess(p) for p in installed}
     results = []
     total, done = (len(names) + bool(step)) * len(thread_counts), 0
-    try:
+    with peer_processes(installed) as processes:
         for threads in thread_counts:
             with _peers.PeerThreads(threads, ("torch",)):
                 for name in names:
@@ -326,9 +314,6 @@ def run_training(names, thread_counts, peers, mode="full", rounds=None, min_samp
                         progress(done, total, f"training step @ {threads} thread(s)")
                     results.append(training_step_case(threads, settings))
                     done += 1
-    finally:
-        for process in processes.values():
-            process.close()
     if progress:
         progress(done, total, "done")
     machine = machine_info(["torch"] + installed, 1)

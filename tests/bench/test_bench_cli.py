@@ -13,7 +13,7 @@ import pytest
 import gconv
 from gconv import _cli
 from gconv.bench import cli as bench_cli
-from gconv.bench import peers
+from gconv.bench import peer_process, peers
 from gconv.bench.layers import BY_NAME
 
 TINY = ["--quick", "--threads", "1", "--repeat", "2", "--min-time", "0.0002"]
@@ -166,7 +166,8 @@ class _FakePeerProcess:
 
 
 def test_bench_runs_pooled_peers_through_peer_processes_and_closes_them(monkeypatch):
-    monkeypatch.setattr(bench_cli, "PeerProcess", _FakePeerProcess)
+    # the bench makes its peer processes through peer_process.peer_processes
+    monkeypatch.setattr(peer_process, "PeerProcess", _FakePeerProcess)
     monkeypatch.setattr(_FakePeerProcess, "made", [])
     monkeypatch.setattr(peers, "peer_version", lambda name: "0.0")   # need not be installed
     layer = [BY_NAME["seed_g4"]]
