@@ -105,11 +105,18 @@ def _make_call_plan(input, weight, bias, stride, padding, dilation, groups, acti
     check_same_dtype(x, w, b)
     problem = problem_from_shapes(shape, w.shape, stride, padding, dilation, groups,
                                   dtype=x.dtype, bias_shape=None if b is None else b.shape)
+    problem, gather, impl = select_implementation(problem, algorithm)
+    return CallPlan(problem, impl, act, batched, layout, padding_mode, mode_pads, gather)
+
+
+def select_implementation(problem, algorithm="auto"):
+    """(problem the kernels run, its WindowGather or None, the implementation that runs
+    it): what a call does with ``problem``, for the call itself, explain, check and dask's
+    plan matching alike."""
     gather = WindowGather.of(problem)
     if gather is not None:
         problem = gather.problem
-    impl = _dispatch.select(problem, algorithm)
-    return CallPlan(problem, impl, act, batched, layout, padding_mode, mode_pads, gather)
+    return problem, gather, _dispatch.select(problem, algorithm)
 
 
 class WindowGather:
@@ -561,6 +568,15 @@ def _is_dask_array(a):
     """Without importing dask: a dask.array.Array (or a subclass) by its class's module."""
     return any(c.__module__.startswith("dask.array") and c.__name__ == "Array"
                for c in type(a).__mro__)
+
+
+class UninitializedConv2d(Conv2d):
+    """A Conv2d whose constructor draws no weights: for callers that assign them right
+    after (gconv.torch, gconv.dask's workers) or want only its checks and shapes
+    (explain)."""
+
+    def reset_parameters(self, rng=None):
+        pass
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,6 +51,12 @@ def _padding_1d(padding):
     return left, right
 
 
+def geometry_2d(stride, padding, dilation):
+    """conv1d's stride, padding and dilation as conv2d's on H = 1 (kernel height 1)."""
+    return ((1, _single(stride, "stride")), _padding_2d(_padding_1d(padding)),
+            (1, _single(dilation, "dilation")))
+
+
 def _padding_2d(pads_1d):
     """conv1d padding -> conv2d padding with no padding along the unit H axis."""
     if isinstance(pads_1d, str):

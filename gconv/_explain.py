@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 
 from . import _dispatch, _isa, _threads
-from ._conv import Conv2d
+from ._conv import UninitializedConv2d, select_implementation
 from ._validation import problem_from_shapes
 
 # Above this many channels on either side, diagrams draw groups as blocks, not channels.
@@ -32,13 +32,6 @@ TEXT_GROUP_LIMIT = 16
 NOMINAL_INPUT = 32
 # Width of the wrapped reason lines in the text report.
 REASON_WIDTH = 92
-
-
-class _ShapeOnlyConv2d(Conv2d):
-    """Conv2d's constructor checks, without drawing weights."""
-
-    def reset_parameters(self, rng=None):
-        pass
 
 
 def _divisors(n):
@@ -102,7 +95,7 @@ class Explanation:
 
     def __init__(self, in_channels, out_channels, kernel_size=1, groups=1, stride=1,
                  padding=0, dilation=1, input_size=None, *, bias=True):
-        layer = _ShapeOnlyConv2d(in_channels, out_channels, kernel_size, stride=stride,
+        layer = UninitializedConv2d(in_channels, out_channels, kernel_size, stride=stride,
                                  padding=padding, dilation=dilation, groups=groups, bias=bias)
         self.in_channels, self.out_channels = layer.in_channels, layer.out_channels
         self.groups = G = layer.groups
@@ -135,10 +128,11 @@ class Explanation:
         problem = problem_from_shapes(shape, self.weight_shape, self.stride, self.padding,
                                       self.dilation, G,
                                       bias_shape=self.bias_shape if self.bias else None)
-        impl = _dispatch.select(problem, "auto")
+        # the problem the kernels run: a stride far past the kernel is gathered first
+        run, _, impl = select_implementation(problem, "auto")
         self.algorithm = impl.name
         self.algorithm_summary = impl.summary
-        self.decisions = _dispatch.decisions(problem)
+        self.decisions = _dispatch.decisions(run)
         order = [i.name for i in _dispatch.AUTO_ORDER]
         self.declined = [(name, reason) for name, reason in self.decisions
                          if name in order[:order.index(impl.name)]]
@@ -146,8 +140,8 @@ class Explanation:
         # the path inside the implementation: the compiled planner's choice
         self.plan_isa = _isa.ISA_NAMES[_isa.isa_level()]
         self.plan_dtype = np.dtype(problem.dtype).name
-        self.plan_threads = _threads.threads_for(problem)
-        self.kernel_plan = impl.make_plan(problem, _isa.isa_level(), self.plan_threads)
+        self.plan_threads = _threads.threads_for(run)
+        self.kernel_plan = impl.make_plan(run, _isa.isa_level(), self.plan_threads)
         self.path = self.kernel_plan.path if self.kernel_plan is not None else impl.name
         self.path_reason = (self.kernel_plan.path_reason if self.kernel_plan is not None
                             else impl.summary)

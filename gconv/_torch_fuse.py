@@ -23,6 +23,7 @@ the report says which modules could not be traced and why.
 Imported by gconv.torch only (it needs torch).
 """
 import collections
+import contextlib
 import copy
 import operator
 
@@ -32,8 +33,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from ._conv import Conv2d
-from ._conv1d import _padding_1d, _padding_2d
+from ._conv import UninitializedConv2d
+from ._conv1d import geometry_2d
 from . import _activation
 
 _DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
@@ -204,25 +205,20 @@ _NUMPY_ACTIVATIONS = {
 EPILOGUES = ("inplace", "kernel")
 
 
-class _Conv2d(Conv2d):
-    """A gconv.Conv2d whose weights are set right after construction: no random draw."""
-
-    def reset_parameters(self, rng=None):
-        pass
-
-
 def _layer_2d(conv, dtype, bias, activation):
     """A gconv 2-D layer for ``conv`` (a 1-D conv as kernel (1, k) on H = 1, as
     gconv.Conv1d does, called here on views without Conv1d's per-call checks)."""
     if type(conv) is nn.Conv2d:
-        return _Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
-                       stride=conv.stride, padding=conv.padding, dilation=conv.dilation,
-                       groups=conv.groups, bias=bias, padding_mode=conv.padding_mode,
-                       dtype=dtype, activation=activation)
-    return _Conv2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]),
-                   stride=(1, conv.stride[0]), padding=_padding_2d(_padding_1d(conv.padding)),
-                   dilation=(1, conv.dilation[0]), groups=conv.groups, bias=bias,
-                   padding_mode=conv.padding_mode, dtype=dtype, activation=activation)
+        return UninitializedConv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                                   stride=conv.stride, padding=conv.padding,
+                                   dilation=conv.dilation, groups=conv.groups, bias=bias,
+                                   padding_mode=conv.padding_mode, dtype=dtype,
+                                   activation=activation)
+    stride, padding, dilation = geometry_2d(conv.stride, conv.padding, conv.dilation)
+    return UninitializedConv2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]),
+                               stride=stride, padding=padding, dilation=dilation,
+                               groups=conv.groups, bias=bias, padding_mode=conv.padding_mode,
+                               dtype=dtype, activation=activation)
 
 
 class FusedConv:
@@ -300,10 +296,11 @@ class FusedConv:
     def _unfused(self, x, residual):
         if self._plain is None:
             L = self.layer
-            plain = _Conv2d(L.in_channels, L.out_channels, L.kernel_size, stride=L.stride,
-                            padding=L.padding, dilation=L.dilation, groups=L.groups,
-                            bias=L.bias is not None, padding_mode=L.padding_mode,
-                            dtype=L.dtype)
+            plain = UninitializedConv2d(L.in_channels, L.out_channels, L.kernel_size,
+                                        stride=L.stride, padding=L.padding,
+                                        dilation=L.dilation, groups=L.groups,
+                                        bias=L.bias is not None, padding_mode=L.padding_mode,
+                                        dtype=L.dtype)
             plain.weight = self.layer.weight
             plain.bias = self.layer.bias
             self._plain = plain
@@ -618,17 +615,25 @@ def convert_module(module, report, prefix, fuse, wrap, epilogue):
     return module
 
 
-def _trace_in_eval_mode(model):
-    """torch.fx's trace of ``model`` in eval mode (its modes restored after), or None."""
+@contextlib.contextmanager
+def _eval_mode(model):
+    """``model`` in eval mode inside the block, every module's mode restored after."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        return torch.fx.symbolic_trace(model)
-    except Exception:            # noqa: BLE001 - convert_module says why
-        return None
+        yield model
     finally:
         for m, training in modes:
             m.training = training
+
+
+def _trace_in_eval_mode(model):
+    """torch.fx's trace of ``model`` in eval mode (its modes restored after), or None."""
+    with _eval_mode(model):
+        try:
+            return torch.fx.symbolic_trace(model)
+        except Exception:            # noqa: BLE001 - convert_module says why
+            return None
 
 
 def convert_model(model, example_input, fuse, wrap, inplace, epilogue="inplace"):
@@ -655,13 +660,8 @@ def convert_model(model, example_input, fuse, wrap, inplace, epilogue="inplace")
         with torch.inference_mode():
             got = converted(*inputs)     # packs the weights: the next call is a steady one
             if not inplace:
-                modes = [(m, m.training) for m in model.modules()]
-                model.eval()
-                try:
+                with _eval_mode(model):
                     expected = model(*inputs)
-                finally:
-                    for m, training in modes:
-                        m.training = training
                 if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
                     report.max_abs_error = float((got.double() - expected.double())
                                                  .abs().max())

@@ -144,12 +144,16 @@ class _Phases:
         N, C_out = y.shape[:2]
         M = C_out // groups
         scratch = None
+        threads = _threads.get_num_threads()
+        stacked_bias = {}               # per number of stacked phases: the bias repeated
         for i, (pairs, w_sub, crop, pads, dil) in enumerate(self.items):
             xc = x[:, :, crop[0], crop[1]]
             b = bias
             if bias is not None and len(pairs) > 1:
-                b = np.ascontiguousarray(np.broadcast_to(
-                    bias.reshape(groups, 1, M), (groups, len(pairs), M)).reshape(-1))
+                b = stacked_bias.get(len(pairs))
+                if b is None:
+                    b = stacked_bias[len(pairs)] = np.ascontiguousarray(np.broadcast_to(
+                        bias.reshape(groups, 1, M), (groups, len(pairs), M)).reshape(-1))
             cp = _call_plan(xc, w_sub, b, 1, pads, dil, groups, act, "zeros", "NCHW",
                             algorithm)
             # keyed by the item too: items of equal geometry share one CallPlan
@@ -170,7 +174,6 @@ class _Phases:
                 scratch = np.empty(size, dtype=y.dtype)
             z = _execute(cp, _contiguous(xc, y.dtype), w_sub, b, None,
                          scratch[:size].reshape(shape), packed)
-            threads = _threads.get_num_threads()
             if len(pairs) == 1:
                 _kernels.phase_scatter(z, y, *pairs[0], sh, sw, threads)
                 continue
@@ -286,6 +289,18 @@ def output_padding_for(output_size, in_hw, kernel, stride, pads, dilation):
     return tuple(v - m for v, m in zip(size, lo))
 
 
+def transpose_geometry(stride, padding, output_padding, groups, dilation, n):
+    """A conv_transpose{n}d's geometry arguments, checked with torch's words: (groups,
+    stride, dilation, output_padding, pads) with n-tuples and ((begin, end), ...) pads."""
+    groups = check_groups(groups)
+    stride = ntuple(stride, "stride", n)
+    dilation = ntuple(dilation, "dilation", n)
+    output_padding = ntuple(output_padding, "output_padding", n)
+    pads = _pads_nd(padding, n)
+    _check_geometry(n, stride, dilation, output_padding)
+    return groups, stride, dilation, output_padding, pads
+
+
 def _prepare(input, weight, bias, stride, padding, output_padding, groups, dilation, n):
     """Validate a conv_transpose{n}d call; returns the arrays (batched, n = 2 view) and the
     geometry."""
@@ -295,12 +310,8 @@ def _prepare(input, weight, bias, stride, padding, output_padding, groups, dilat
     if x.ndim not in (n + 1, n + 2):
         raise ValueError(f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to "
                          f"conv_transpose{n}d, but got input of size: {list(x.shape)}")
-    groups = check_groups(groups)
-    stride = ntuple(stride, "stride", n)
-    dilation = ntuple(dilation, "dilation", n)
-    output_padding = ntuple(output_padding, "output_padding", n)
-    pads = _pads_nd(padding, n)
-    _check_geometry(n, stride, dilation, output_padding)
+    groups, stride, dilation, output_padding, pads = transpose_geometry(
+        stride, padding, output_padding, groups, dilation, n)
     batched = x.ndim == n + 2
     xb = x if batched else x[None]
     _check_transpose_shapes(xb.shape, w.shape, groups, n, None if b is None else b.shape)

@@ -68,9 +68,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 from . import _conv1d
 from . import _isa as _isa_mod
 from . import _threads as _threads_mod
-from ._conv import Conv2d
+from ._conv import Conv2d, UninitializedConv2d
 from ._conv1d import Conv1d
-from ._validation import (FLOAT_DTYPES, as_float_array, check_padding_mode,
+from ._validation import (FLOAT_DTYPES, as_float_array, check_padding_mode, check_same_dtype,
                           problem_from_shapes)
 
 __all__ = ["conv2d", "conv1d", "apply", "sequential", "Sequential", "block_windows"]
@@ -183,11 +183,6 @@ def _count(what):
         _received[what] += 1
 
 
-class _Weightless(Conv2d):
-    def reset_parameters(self, rng=None):
-        pass
-
-
 class _Stack:
     """The layers one task runs (one channel block), with their weights; sent to a worker
     once, as one graph key. Keeps a Conv2d per (layer, pads), whose weights, packed for the
@@ -229,10 +224,11 @@ class _Stack:
                     w = s["weight"]
                     C_out, CG, kh, kw = w.shape
                     pt, pb, pl, pr = pads
-                    lay = _Weightless(CG * s["groups"], C_out, (kh, kw), s["stride"],
-                                      ((pt, pb), (pl, pr)), s["dilation"], s["groups"],
-                                      bias=s["bias"] is not None, dtype=w.dtype,
-                                      activation=s["activation"])
+                    lay = UninitializedConv2d(CG * s["groups"], C_out, (kh, kw),
+                                              s["stride"], ((pt, pb), (pl, pr)),
+                                              s["dilation"], s["groups"],
+                                              bias=s["bias"] is not None, dtype=w.dtype,
+                                              activation=s["activation"])
                     lay.weight = w
                     lay.bias = s["bias"]
                     if len(self._layers) > 64:
@@ -266,25 +262,21 @@ def _omp_lib():
     return _omp
 
 
-def _on_worker():
+def _current_worker():
+    """The distributed worker running this task, or None (another scheduler)."""
     try:
         from distributed import get_worker
-        get_worker()
-        return True
+        return get_worker()
     except (ImportError, ValueError):
-        return False
+        return None
 
 
 def _task_threads(spec):
     """Threads this task may use (None: leave gconv's setting)."""
     if isinstance(spec, int):
         return spec
-    try:
-        from distributed import get_worker
-        worker = get_worker()
-    except (ImportError, ValueError):
-        worker = None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    worker = _current_worker()
+    cpus = _threads_mod._cpus_available()
     if worker is not None:
         from distributed.comm import get_address_host
         host = get_address_host(worker.address)
@@ -302,7 +294,7 @@ def _run_block(stack, pieces, args):
     """One output block: gather its window from the chunks it touches, run the layers."""
     x = np.block(pieces)    # [channel chunk][row][column] of exact pieces: the window
     n = _task_threads(args.threads)
-    if n is not None and n > _threads_mod.get_num_threads() and _on_worker():
+    if n is not None and n > _threads_mod.get_num_threads() and _current_worker() is not None:
         # a Nanny starts workers with OMP_NUM_THREADS=1 (distributed's pre-spawn-environ),
         # which is gconv's default there: raise it to the worker's share (every task of
         # this process asks for the same count)
@@ -377,8 +369,8 @@ def _plan_key(C, H, W, spec, pads, algorithm, isa):
     depthwise kernel its plane mode (images narrower than a vector) and lanes mode (small
     3x3 'same' planes). See the README, "More than one machine". None: the layer cannot run
     on this window."""
-    from . import _dispatch, _kernels
-    from ._conv import WindowGather
+    from . import _kernels
+    from ._conv import select_implementation
     w = spec["weight"]
     pt, pb, pl, pr = pads
     try:
@@ -386,10 +378,7 @@ def _plan_key(C, H, W, spec, pads, algorithm, isa):
                                 spec["dilation"], spec["groups"], dtype=w.dtype)
     except ValueError:
         return None
-    gather = WindowGather.of(p)
-    if gather is not None:
-        p = gather.problem
-    impl = _dispatch.select(p, algorithm)
+    p, _, impl = select_implementation(p, algorithm)
     plan = impl.make_plan(p, isa, 1)
     if plan is None:                      # the reference: one order for any size
         return (impl.name,)
@@ -562,19 +551,12 @@ def _build(x, specs, algorithm, threads, name, match_plans=True):
     return y
 
 
-def _layer_spec(x_shape, dtype, weight, bias, stride, padding, dilation, groups, activation,
-                what):
+def _layer_spec(x_shape, dtype, weight, bias, stride, padding, dilation, groups, activation):
     """Validate one layer against the (global) shape it sees; returns its spec and the
     output shape. Errors are gconv.conv2d's."""
     w = as_float_array(weight, "weight")
     b = as_float_array(bias, "bias", allow_none=True)
-    if w.dtype != dtype:
-        raise TypeError(f"Input type ({dtype}) and weight type ({w.dtype}) should be the same")
-    if b is not None and b.dtype != dtype:
-        raise TypeError(f"Input type ({dtype}) and bias type ({b.dtype}) should be the same")
-    if w.ndim != 4:
-        raise ValueError(f"Expected 4-dimensional weight (C_out, C_in / groups, kH, kW) for "
-                         f"conv2d, but got weight of size {list(w.shape)}")
+    check_same_dtype(np.empty(0, dtype), w, b)      # an input of that dtype
     p = problem_from_shapes(x_shape, w.shape, stride, padding, dilation, groups, dtype=dtype,
                             bias_shape=None if b is None else b.shape)
     from ._activation import parse_activation
@@ -609,7 +591,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     x = _to_nchw(input, layout, "gconv.dask.conv2d")
     check_padding_mode(padding_mode)
     spec, _ = _layer_spec(x.shape, np.dtype(x.dtype), weight, bias, stride, padding,
-                          dilation, groups, activation, "conv2d")
+                          dilation, groups, activation)
     if padding_mode != "zeros" and any(spec["pads"]):
         from ._conv import _check_mode_pads
         _check_mode_pads(padding_mode, spec["pads"], (x.shape[0], x.shape[1], x.shape[2],
@@ -628,10 +610,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if w.ndim != 3:
         raise ValueError(f"Expected 3-dimensional weight (C_out, C_in / groups, k) for conv1d, "
                          f"but got weight of size {list(w.shape)}")
-    s = _conv1d._single(stride, "stride")
-    d = _conv1d._single(dilation, "dilation")
-    pad = _conv1d._padding_2d(_conv1d._padding_1d(padding))
-    y = conv2d(input[:, :, None, :], w[:, :, None, :], bias, (1, s), pad, (1, d), groups,
+    s, pad, d = _conv1d.geometry_2d(stride, padding, dilation)
+    y = conv2d(input[:, :, None, :], w[:, :, None, :], bias, s, pad, d, groups,
                activation=activation, padding_mode=padding_mode, algorithm=algorithm,
                threads=threads)
     return y[:, :, 0, :]
@@ -639,12 +619,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 def _layer_args(layer):
     if isinstance(layer, Conv1d):
-        return dict(weight=layer.weight[:, :, None, :], bias=layer.bias,
-                    stride=(1, layer.stride[0]), dilation=(1, layer.dilation[0]),
-                    padding=_conv1d._padding_2d(_conv1d._padding_1d(layer.padding)),
-                    groups=layer.groups, activation=layer.activation.spec
-                    if layer.activation.name is not None else None,
-                    padding_mode=layer.padding_mode)
+        layer = layer._layer            # the Conv2d on H = 1 that runs it
     if isinstance(layer, Conv2d):
         return dict(weight=layer.weight, bias=layer.bias, stride=layer.stride,
                     dilation=layer.dilation, padding=layer.padding, groups=layer.groups,
@@ -689,7 +664,7 @@ class Sequential:
             try:
                 spec, shape = _layer_spec(shape, dtype, a["weight"], a["bias"], a["stride"],
                                           a["padding"], a["dilation"], a["groups"],
-                                          a["activation"], "conv2d")
+                                          a["activation"])
             except (ValueError, TypeError) as e:
                 raise type(e)(f"sequential: layer {i} ({layer!r}): {e}") from e
             specs.append(spec)
@@ -709,8 +684,7 @@ def apply(layer, x, *, layout="NCHW", algorithm="auto", threads=None):
     its weights are sent to each worker once."""
     a = _layer_args(layer)
     if isinstance(layer, Conv1d):
-        return conv1d(x, layer.weight, a["bias"], layer.stride[0], _conv1d._padding_1d(layer.padding)
-                      if not isinstance(layer.padding, str) else layer.padding,
+        return conv1d(x, layer.weight, a["bias"], layer.stride[0], layer._pads,
                       layer.dilation[0], layer.groups, activation=a["activation"],
                       padding_mode=a["padding_mode"], algorithm=algorithm, threads=threads)
     return conv2d(x, a["weight"], a["bias"], a["stride"], a["padding"], a["dilation"],

@@ -49,9 +49,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._conv import _contiguous, conv2d
-from ._conv1d import _output_length, _padding_1d, _padding_2d, _resolve_pads, _single
-from ._transpose import _pads_nd, _transpose_nchw
-from ._validation import (as_float_array, check_groups, check_same_dtype, ntuple,
+from ._conv1d import _output_length, _padding_1d, _resolve_pads, _single, geometry_2d
+from ._transpose import _output_hw, _pads_nd, _transpose_nchw, transpose_geometry
+from ._validation import (as_float_array, check_same_dtype,
                           problem_from_shapes)
 
 __all__ = ["conv2d_input", "conv2d_weight", "conv2d_bias", "conv1d_input", "conv1d_weight",
@@ -65,7 +65,7 @@ def _check_grad_output(gy, shape, what):
                          f"got {tuple(gy.shape)}")
 
 
-def _problem(input_size, weight_size, stride, padding, dilation, groups, dtype, n):
+def _problem(input_size, weight_size, stride, padding, dilation, groups, dtype):
     size = tuple(int(v) for v in input_size)
     if len(size) not in (3, 4):
         raise ValueError(f"input_size must be (N, C_in, H, W) or (C_in, H, W), got {size}")
@@ -140,7 +140,7 @@ def conv2d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     w = as_float_array(weight, "weight")
     gy = as_float_array(grad_output, "grad_output")
     check_same_dtype(gy, w, None)
-    p, batched = _problem(input_size, w.shape, stride, padding, dilation, groups, w.dtype, 2)
+    p, batched = _problem(input_size, w.shape, stride, padding, dilation, groups, w.dtype)
     _check_grad_output(gy, p.output_shape if batched else p.output_shape[1:], "conv2d")
     g4 = gy if batched else gy[None]
     dx = _input_grad(g4, w, (p.H, p.W), p.stride, p.dilation, (p.padding[0], p.padding[2]),
@@ -156,7 +156,7 @@ def conv2d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     gy = as_float_array(grad_output, "grad_output")
     check_same_dtype(x, gy, None)
     weight_size = tuple(int(v) for v in weight_size)
-    p, batched = _problem(x.shape, weight_size, stride, padding, dilation, groups, x.dtype, 2)
+    p, batched = _problem(x.shape, weight_size, stride, padding, dilation, groups, x.dtype)
     _check_grad_output(gy, p.output_shape if batched else p.output_shape[1:], "conv2d")
     x4, g4 = (x, gy) if batched else (x[None], gy[None])
     return _weight_grad(x4, weight_size, g4, p.stride, p.dilation,
@@ -173,11 +173,6 @@ def conv2d_bias(grad_output):
 
 
 # -- conv1d: H = 1 -----------------------------------------------------------------------
-def _conv1d_args(stride, padding, dilation):
-    s, d = _single(stride, "stride"), _single(dilation, "dilation")
-    return (1, s), _padding_2d(_padding_1d(padding)), (1, d)
-
-
 def _size_2d(input_size):
     size = tuple(int(v) for v in input_size)
     if len(size) not in (2, 3):
@@ -204,7 +199,7 @@ def conv1d_input(input_size, weight, grad_output, stride=1, padding=0, dilation=
     if w.ndim != 3:
         raise ValueError(f"Expected 3-dimensional weight (C_out, C_in / groups, k) for "
                          f"conv1d, but got weight of size {list(w.shape)}")
-    s, pad, d = _conv1d_args(stride, padding, dilation)
+    s, pad, d = geometry_2d(stride, padding, dilation)
     try:
         dx = conv2d_input(_size_2d(input_size), w[:, :, None, :], gy[..., None, :], s, pad, d,
                           groups)
@@ -221,7 +216,7 @@ def conv1d_weight(input, weight_size, grad_output, stride=1, padding=0, dilation
     size = tuple(int(v) for v in weight_size)
     if len(size) != 3:
         raise ValueError(f"weight_size must be (C_out, C_in / groups, k), got {size}")
-    s, pad, d = _conv1d_args(stride, padding, dilation)
+    s, pad, d = geometry_2d(stride, padding, dilation)
     try:
         dw = conv2d_weight(x[..., None, :], (size[0], size[1], 1, size[2]), gy[..., None, :],
                            s, pad, d, groups)
@@ -240,17 +235,16 @@ def conv1d_bias(grad_output):
 
 
 # -- conv_transpose2d / 1d ---------------------------------------------------------------
-def _transpose_args(x, w, gy, stride, padding, output_padding, groups, dilation, n):
-    groups = check_groups(groups)
-    stride = ntuple(stride, "stride", n)
-    dilation = ntuple(dilation, "dilation", n)
-    output_padding = ntuple(output_padding, "output_padding", n)
-    pads = _pads_nd(padding, n)
-    batched = x.ndim == n + 2
-    M = w.shape[1]
-    out = tuple((L - 1) * s - pb - pe + d * (k - 1) + op + 1 for L, k, s, (pb, pe), d, op in
-                zip(x.shape[-n:], w.shape[2:], stride, pads, dilation, output_padding))
-    shape = (M * groups, *out) if not batched else (x.shape[0], M * groups, *out)
+def _transpose_args(x_shape, w_shape, gy, stride, padding, output_padding, groups, dilation,
+                    n):
+    """The geometry of the conv_transpose{n}d whose gradient is asked for, and whether it
+    is batched; grad_output must have its output's shape."""
+    groups, stride, dilation, output_padding, pads = transpose_geometry(
+        stride, padding, output_padding, groups, dilation, n)
+    batched = len(x_shape) == n + 2
+    out = _output_hw(x_shape[-n:], w_shape[2:], stride, pads, dilation, output_padding)
+    C_out = w_shape[1] * groups
+    shape = (C_out, *out) if not batched else (x_shape[0], C_out, *out)
     _check_grad_output(gy, shape, f"conv_transpose{n}d")
     return groups, stride, dilation, pads, batched
 
@@ -262,12 +256,12 @@ def conv_transpose2d_input(input_size, weight, grad_output, stride=1, padding=0,
     w = as_float_array(weight, "weight")
     gy = as_float_array(grad_output, "grad_output")
     check_same_dtype(gy, w, None)
-    fake = np.empty(tuple(int(v) for v in input_size), dtype=w.dtype)   # for the shapes
+    size = tuple(int(v) for v in input_size)
     groups, stride, dilation, pads, batched = _transpose_args(
-        fake, w, gy, stride, padding, output_padding, groups, dilation, 2)
+        size, w.shape, gy, stride, padding, output_padding, groups, dilation, 2)
     g4 = gy if batched else gy[None]
     dx = conv2d(g4, w, None, stride, pads, dilation, groups)
-    dx = np.ascontiguousarray(dx[:, :, :fake.shape[-2], :fake.shape[-1]])
+    dx = np.ascontiguousarray(dx[:, :, :size[-2], :size[-1]])
     return dx if batched else dx[0]
 
 
@@ -279,9 +273,8 @@ def conv_transpose2d_weight(input, weight_size, grad_output, stride=1, padding=0
     gy = as_float_array(grad_output, "grad_output")
     check_same_dtype(x, gy, None)
     size = tuple(int(v) for v in weight_size)
-    fake_w = np.empty(size, dtype=x.dtype)
     groups, stride, dilation, pads, batched = _transpose_args(
-        x, fake_w, gy, stride, padding, output_padding, groups, dilation, 2)
+        x.shape, size, gy, stride, padding, output_padding, groups, dilation, 2)
     x4, g4 = (x, gy) if batched else (x[None], gy[None])
     # conv2d(gy, W) = x's gradient path: W's gradient is that conv's weight gradient
     return _weight_grad(_contiguous(g4, g4.dtype), size, x4, stride, dilation,

@@ -46,7 +46,7 @@ __all__ = ["from_torch", "convert", "cross_check", "CrossCheckReport", "GconvCon
            "GconvConv2d", "GconvConvTranspose1d", "GconvConvTranspose2d", "GconvFunction",
            "ConvertReport"]
 
-_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_DTYPES = _torch_fuse._DTYPES          # torch dtype -> NumPy dtype gconv computes in
 
 
 def _numpy_dtype(module):

@@ -210,7 +210,7 @@ def test_plan_order_reproducer(case):
     ref = gconv.conv2d(x, w, None, stride, padding, dilation, groups)
     xd = da.from_array(x, chunks=chunks)
     spec = gd._layer_spec(xd.shape, np.dtype(np.float32), w, None, stride, padding,
-                          dilation, groups, None, "conv2d")[0]
+                          dilation, groups, None)[0]
     unmatched = gd._build(xd, [spec], "auto", 1, "t", match_plans=False)
     assert not same_bits(unmatched.compute(scheduler="sync"), ref)
     y = gd.conv2d(xd, w, None, stride, padding, dilation, groups)

@@ -381,3 +381,14 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r'pip install "gconv\[plot\]"'):
         gconv.explain(16, 4, groups=4).plot(tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_explain_names_the_path_a_gathered_call_runs():
+    """A stride far past the kernel is gathered before the kernels run (WindowGather):
+    explain plans the same problem the call does, so it names the same path and reason."""
+    for stride, size in ((100, 300), (9, 40), (2, 16)):
+        shape = (1, 4, size, size)
+        e = gconv.explain(4, 8, groups=2, kernel_size=3, stride=stride, input_size=shape)
+        report = gconv.Conv2d(4, 8, 3, stride=stride, groups=2).plan(shape)
+        assert (e.algorithm, e.path, e.path_reason) == (report.implementation, report.path,
+                                                         report.reason)

@@ -272,11 +272,53 @@ def add_arguments(b):
     b.set_defaults(func=cmd_bench)
 
 
+def _chosen(args):
+    """The options given that choose what to time (they exclude each other)."""
+    return [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
+                           ("--model", args.model), ("--networks", args.networks),
+                           ("--training", args.training)) if v is not None]
+
+
+def _names(text, catalogue, what, parser):
+    """The names of --networks / --training: "all" (the option alone) or A,B from the
+    catalogue."""
+    if text == "all":
+        return list(catalogue)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in catalogue]
+    if unknown or not names:
+        parser.error(f"unknown {what} {', '.join(unknown) or '(none)'}: choose from "
+                     f"{', '.join(catalogue)}")
+    return names
+
+
+def _pooled_peers(args, parser, allowed):
+    """--peers for --networks / --training: the ``allowed`` pooled peers (default all of
+    them); torch is always timed there, 'none' times no other."""
+    if args.peers is None:
+        return list(allowed)
+    peers = [p.strip() for p in args.peers.split(",")
+             if p.strip() and p.strip() not in ("none", "torch")]
+    for p in peers:
+        if p not in allowed:
+            parser.error(f"unknown peer {p!r}: choose from {', '.join(allowed)}, 'none'")
+    return peers
+
+
+def _with_bar(args, total, label, run, **kwargs):
+    """run(..., mode, rounds, min_sample_s, progress) under the progress bar."""
+    bar = ProgressBar(total, label, enabled=args.progress)
+    try:
+        return run(mode="quick" if args.quick else "full", rounds=args.repeat,
+                   min_sample_s=args.min_time, progress=bar.update, **kwargs)
+    finally:
+        bar.close()
+
+
 def _layers_to_time(args, parser):
     """(layers, source) of --layers (the catalogue; source None), --sweep or --model;
     ``parser`` reports what is wrong with them."""
-    chosen = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
-                             ("--model", args.model)) if v is not None]
+    chosen = _chosen(args)
     if len(chosen) > 1:
         parser.error(f"{' and '.join(chosen)} exclude each other: time the catalogue's "
                      "layers, a sweep or a model")
@@ -301,12 +343,15 @@ def _layers_to_time(args, parser):
 def cmd_bench(args, parser):
     """Run ``gconv bench``: print the table, write --json and --plot; exit status 1 on a
     mismatch (``parser`` reports usage errors)."""
-    if args.networks is not None:
-        return cmd_networks(args, parser)
-    if args.training is not None:
-        return cmd_training(args, parser)
-    if args.batches is not None:
+    if args.batches is not None and args.networks is None:
         parser.error("--batches goes with --networks")
+    chosen = _chosen(args)
+    for mode, command in (("--networks", cmd_networks), ("--training", cmd_training)):
+        if mode in chosen:
+            if len(chosen) > 1:
+                parser.error(f"{mode} and {' and '.join(o for o in chosen if o != mode)} "
+                             "exclude each other")
+            return command(args, parser)
     layers, source = _layers_to_time(args, parser)
     threads = args.threads or list(dict.fromkeys([1, gconv.get_num_threads()]))
     if args.peers is None:
@@ -322,14 +367,8 @@ def cmd_bench(args, parser):
                 parser.error(f"peer {p!r} is not installed: {_peers.INSTALL_HINT[p]}")
     if _plot_unavailable(args):
         return 2
-    bar = ProgressBar(len(layers) * len(threads), "bench",
-                      enabled=None if args.progress is None else args.progress)
-    try:
-        report = run_bench(layers, threads, peers, "quick" if args.quick else "full",
-                           rounds=args.repeat, min_sample_s=args.min_time,
-                           progress=bar.update, source=source)
-    finally:
-        bar.close()
+    report = _with_bar(args, len(layers) * len(threads), "bench", run_bench, layers=layers,
+                       thread_counts=threads, peers=peers, source=source)
     return _print_and_write(report, args, format_table, write_plot)
 
 
@@ -342,81 +381,39 @@ def _plot_unavailable(args):
     return False
 
 
-def _alone(args, parser, option):
-    """``option`` (--networks or --training) excludes the layer-choosing options."""
-    others = [o for o, v in (("--layers", args.layers), ("--sweep", args.sweep),
-                             ("--model", args.model), ("--networks", args.networks),
-                             ("--training", args.training)) if v is not None and o != option]
-    if others:
-        parser.error(f"{option} and {' and '.join(others)} exclude each other")
-
-
 def cmd_training(args, parser):
     """``gconv bench --training``: transposed and backward layers and a training step
     (gconv/bench/training_bench.py)."""
-    _alone(args, parser, "--training")
-    if args.batches is not None:
-        parser.error("--batches goes with --networks")
     if not _peers.peer_available("torch"):
         parser.error(f"--training needs torch: {_peers.INSTALL_HINT['torch']}")
-    names = list(TRAINING_CASES) + ["train_step"] if args.training == "all" else \
-        [n.strip() for n in args.training.split(",") if n.strip()]
-    unknown = [n for n in names if n not in TRAINING_CASES and n != "train_step"]
-    if unknown or not names:
-        parser.error(f"unknown training case(s) {', '.join(unknown) or '(none)'}: choose "
-                     f"from train_step, {', '.join(TRAINING_CASES)}")
+    names = _names(args.training, [*TRAINING_CASES, "train_step"], "training case(s)",
+                   parser)
     threads = args.threads or [1, 2]
-    peers = ["onnxruntime"] if args.peers is None else \
-        [p.strip() for p in args.peers.split(",") if p.strip() == "onnxruntime"]
+    peers = _pooled_peers(args, parser, ("onnxruntime",))
     if _plot_unavailable(args):
         return 2
     cases = [n for n in names if n != "train_step"]
-    bar = ProgressBar((len(cases) + ("train_step" in names)) * len(threads), "training",
-                      enabled=None if args.progress is None else args.progress)
-    try:
-        report = run_training(cases, threads, peers, "quick" if args.quick else "full",
-                              rounds=args.repeat, min_sample_s=args.min_time,
-                              progress=bar.update, step="train_step" in names)
-    finally:
-        bar.close()
+    report = _with_bar(args, len(names) * len(threads), "training", run_training,
+                       names=cases, thread_counts=threads, peers=peers,
+                       step="train_step" in names)
     return _print_and_write(report, args, format_training_table, write_training_plot)
 
 
 def cmd_networks(args, parser):
     """``gconv bench --networks``: whole networks (gconv/bench/network_bench.py)."""
-    _alone(args, parser, "--networks")
     if not _peers.peer_available("torch"):
         parser.error(f"--networks needs torch: {_peers.INSTALL_HINT['torch']}")
     from . import networks as _networks
     from .network_bench import format_networks_table, run_networks, write_networks_plot
-    if args.networks == "all":
-        names = list(_networks.NETWORKS)
-    else:
-        names = [n.strip() for n in args.networks.split(",") if n.strip()]
-        unknown = [n for n in names if n not in _networks.NETWORKS]
-        if unknown or not names:
-            parser.error(f"unknown network(s) {', '.join(unknown) or '(none)'}: choose from "
-                         f"{', '.join(_networks.NETWORKS)}")
+    names = _names(args.networks, _networks.NETWORKS, "network(s)", parser)
     batches = args.batches or [1, 8]
-    threads = args.threads or list(dict.fromkeys([1, 2]))
-    if args.peers is None:
-        peers = ["onnxruntime", "openvino"]
-    else:
-        peers = [p.strip() for p in args.peers.split(",")
-                 if p.strip() and p.strip() not in ("none", "torch")]
-        for p in peers:
-            if p not in _peers.PEERS:
-                parser.error(f"unknown peer {p!r}: choose from onnxruntime, openvino, 'none'")
+    threads = args.threads or [1, 2]
+    peers = _pooled_peers(args, parser, ("onnxruntime", "openvino"))
     if _plot_unavailable(args):
         return 2
-    bar = ProgressBar(len(names) * len(batches) * len(threads), "networks",
-                      enabled=None if args.progress is None else args.progress)
-    try:
-        report = run_networks(names, batches, threads, peers,
-                              "quick" if args.quick else "full", rounds=args.repeat,
-                              min_sample_s=args.min_time, progress=bar.update)
-    finally:
-        bar.close()
+    report = _with_bar(args, len(names) * len(batches) * len(threads), "networks",
+                       run_networks, names=names, batches=batches, thread_counts=threads,
+                       peers=peers)
     return _print_and_write(report, args, format_networks_table, write_networks_plot)
 
 

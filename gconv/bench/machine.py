@@ -116,8 +116,9 @@ def measure_fma_peak(peak_iters, trials=5):
 
 
 def machine_info(peer_names, peak_iters):
-    """The report's "machine": CPU, ISA, versions of everything timed, the FMA peak."""
-    peak = measure_fma_peak(peak_iters)
+    """The report's "machine": CPU, ISA, versions of everything timed, the FMA peak
+    (None with peak_iters None: not measured)."""
+    peak = measure_fma_peak(peak_iters) if peak_iters is not None else None
     return {
         "cpu": cpu_model(),
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")

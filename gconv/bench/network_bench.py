@@ -17,9 +17,10 @@ import warnings
 import numpy as np
 
 from . import peers as _peers
-from .machine import machine_info
+from .ms_rows import (aligned, check_against_torch, ms_report, onnxruntime_session_runner,
+                      ratio_plot, row_notes, time_row)
 from .peer_process import peer_processes
-from .timing import mode_settings, stats_ms, time_interleaved
+from .timing import mode_settings
 
 LIBRARIES = ("torch", "convert", "onnxruntime", "openvino")
 # |library - torch| <= NETWORK_RTOL * max |torch|, float32 through a whole network
@@ -39,16 +40,8 @@ class NetworkCase:
 
     def network_runner(self, library, inputs, threads):
         (x,) = inputs
-        if library == "onnxruntime":
-            import onnxruntime as ort
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.log_severity_level = 3
-            session = ort.InferenceSession(self.onnx_path, options,
-                                           providers=["CPUExecutionProvider"])
-            feeds = {session.get_inputs()[0].name: x}
-            return lambda: session.run(None, feeds)[0]
+        if library == "onnxruntime":      # export_onnx names the input "x"
+            return onnxruntime_session_runner(self.onnx_path, {"x": x}, threads)
         if library == "openvino":
             import openvino as ov
             core = ov.Core()
@@ -63,11 +56,6 @@ def export_onnx(model, x, path):
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (x,), path, opset_version=17, dynamo=False,
                           input_names=["x"], output_names=["y"])
-
-
-def _as_numpy(y):
-    import torch
-    return y.detach().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
 
 
 def _bench_case(name, model, batch, threads, peers, processes, settings, workdir):
@@ -112,29 +100,9 @@ def _bench_case(name, model, batch, threads, peers, processes, settings, workdir
             runners[peer] = processes[peer].runner(case, (x.numpy(),), threads)
         except Exception as e:          # noqa: BLE001 - reported in the row, bench goes on
             row["errors"][peer] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-    expected = _as_numpy(runners["torch"]())
-    scale = float(np.abs(expected).max())
-    row["max_abs_error"] = {}
-    for lib, fn in list(runners.items()):
-        if lib == "torch":
-            continue
-        try:
-            got = _as_numpy(fn())
-        except Exception as e:          # noqa: BLE001
-            row["errors"][lib] = f"{type(e).__name__}: {e}"
-            del runners[lib]
-            continue
-        err = float(np.abs(got.astype(np.float64) - expected).max()) \
-            if got.shape == expected.shape else float("inf")
-        row["max_abs_error"][lib] = err
-    row["outputs_match"] = all(e <= NETWORK_RTOL * scale for e in row["max_abs_error"].values())
-    samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
-                               settings["budget_s"])
-    row["results"] = {lib: stats_ms(s) for lib, s in samples.items()}
+    check_against_torch(row, runners, NETWORK_RTOL)
+    time_row(row, runners, settings, "convert", "convert_vs")
     peers_timed = [p for p in ("onnxruntime", "openvino") if p in row["results"]]
-    conv = row["results"]["convert"]["median_ms"]
-    row["convert_vs"] = {lib: row["results"][lib]["median_ms"] / conv
-                         for lib in row["results"] if lib != "convert"}
     row["fastest_peer"] = (min(peers_timed, key=lambda p: row["results"][p]["median_ms"])
                            if peers_timed else None)
     return row
@@ -162,14 +130,8 @@ def run_networks(names, batches, thread_counts, peers, mode="full", rounds=None,
                     done += 1
     if progress:
         progress(done, total, "done")
-    machine = machine_info(["torch"] + [p for p in installed if p != "torch"], 1)
-    machine["fma_peak_gflops_per_core"] = None          # not measured for this mode
-    return {"machine": machine,
-            "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
-                         "kind": "networks", "networks": list(names),
-                         "batches": list(batches), "threads": list(thread_counts),
-                         "peers": list(peers), "units": "ms", **settings},
-            "results": results}
+    return ms_report("networks", mode, settings, thread_counts, peers, installed, results,
+                     networks=list(names), batches=list(batches))
 
 
 def format_networks_table(report):
@@ -189,16 +151,8 @@ def format_networks_table(report):
         cells.append(f"{r['convert_s']:.2f}")
         cells.append(f"{r['first_call_ms']:.1f}")
         rows.append(cells)
-        for lib, why in {**r["skipped"], **r["errors"]}.items():
-            notes.append(f"  {r['network']} b{r['batch']} t{r['threads']}: {lib} "
-                         f"skipped: {why}")
-        if not r["outputs_match"]:
-            notes.append(f"  {r['network']} b{r['batch']} t{r['threads']}: OUTPUT MISMATCH "
-                         f"{r['max_abs_error']}")
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i >= 1 else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+        notes += row_notes(r, f"{r['network']} b{r['batch']} t{r['threads']}")
+    lines = aligned(rows, 1)
     lines.append("medians over rounds; 'convert vs best peer' > 1 means convert is faster "
                  "than the faster of onnxruntime / OpenVINO; 1st call: right after convert "
                  "(packs the weights)")
@@ -206,25 +160,11 @@ def format_networks_table(report):
 
 
 def write_networks_plot(report, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     rows = report["results"]
     others = [lib for lib in ("torch", "onnxruntime", "openvino")
               if any(lib in r["convert_vs"] for r in rows)]
-    labels = [f"{r['network']}\nb{r['batch']} t{r['threads']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rows) + 2), 4.5))
-    width = 0.8 / max(1, len(others))
-    for i, lib in enumerate(others):
-        ys = [r["convert_vs"].get(lib, np.nan) for r in rows]
-        ax.bar(np.arange(len(rows)) + i * width, ys, width, label=f"vs {lib}")
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(np.arange(len(rows)) + width * (len(others) - 1) / 2)
-    ax.set_xticklabels(labels, rotation=90, fontsize=7)
-    ax.set_ylabel("speed-up of gconv.torch.convert (x)")
-    cpu = report["machine"].get("cpu", "")
-    ax.set_title(f"Whole networks, medians ({cpu})", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ratio_plot(path, [f"{r['network']}\nb{r['batch']} t{r['threads']}" for r in rows],
+               {f"vs {lib}": [r["convert_vs"].get(lib, np.nan) for r in rows]
+                for lib in others},
+               "speed-up of gconv.torch.convert (x)",
+               f"Whole networks, medians ({report['machine'].get('cpu', '')})")

@@ -17,16 +17,17 @@ libraries are interleaved within each round (gconv/bench/timing.py); medians are
 """
 import copy
 import dataclasses
-import time
 
 import numpy as np
 
 import gconv
 
 from . import peers as _peers
-from .machine import machine_info
+from .ms_rows import (aligned, check_against_torch, ms_report, onnxruntime_session_runner,
+                      ratio_plot, row_notes, time_row)
 from .peer_process import peer_processes
-from .timing import mode_settings, stats_ms, time_interleaved
+from .report import geometric_mean
+from .timing import mode_settings
 
 # |gconv - torch| <= GRAD_RTOL * max |torch|: float32 sums over up to batch x pixels terms
 GRAD_RTOL = 1e-4
@@ -64,9 +65,6 @@ class GradCase:
     def dims(self):
         return len(self.x_shape) - 2
 
-    def _tuple(self, v):
-        return (v,) * self.dims
-
     def forward_output_shape(self):
         N, _, *spatial = self.x_shape
         C_out, _, *kernel = self.weight_shape
@@ -89,7 +87,6 @@ class GradCase:
         """onnxruntime's ConvTranspose, in the peer's child process (peers.make_runner)."""
         if library != "onnxruntime" or self.op != "transpose":
             raise ValueError(f"{self.name}: no {library} runner")
-        import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
         x, w = inputs
         y_shape = [x.shape[0], w.shape[1] * self.groups] + [
@@ -108,19 +105,12 @@ class GradCase:
             initializer=[numpy_helper.from_array(w, "w")])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                                   ir_version=8)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        session = ort.InferenceSession(model.SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
-        feeds = {"x": x}
-        return lambda: session.run(None, feeds)[0]
+        return onnxruntime_session_runner(model.SerializeToString(), {"x": x}, threads)
 
 
-def _dw(name, N, C, HW, k, stride=1, source="", mult=1):
+def _dw(name, N, C, HW, k, stride=1, source=""):
     pad = (k - 1) // 2
-    return [GradCase(f"{name}_{op[0]}grad", op, (N, C, HW, HW), (C * mult, 1, k, k), stride,
+    return [GradCase(f"{name}_{op[0]}grad", op, (N, C, HW, HW), (C, 1, k, k), stride,
                      pad, C, family="depthwise", source=source)
             for op in ("input_grad", "weight_grad")]
 
@@ -200,40 +190,6 @@ def _runners(case, arrays):
             "torch": lambda: backward(tgy, tx, tw, None, *t_args, [False, True, False])[1]}
 
 
-def _as_numpy(y):
-    return y.detach().numpy() if hasattr(y, "detach") else np.asarray(y)
-
-
-def _finish_row(row, runners, settings, expected, rtol):
-    scale = float(np.abs(expected).max())
-    row["max_abs_error"] = {}
-    for lib, fn in list(runners.items()):
-        if lib == "torch":
-            continue
-        try:
-            got = _as_numpy(fn())
-        except Exception as e:          # noqa: BLE001 - reported in the row, bench goes on
-            row["errors"][lib] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-            del runners[lib]
-            continue
-        row["max_abs_error"][lib] = float(np.abs(got.astype(np.float64) - expected).max()) \
-            if got.shape == expected.shape else float("inf")
-    row["outputs_match"] = all(e <= rtol * scale for e in row["max_abs_error"].values())
-    return _time_row(row, runners, settings, "gconv")
-
-
-def _time_row(row, runners, settings, ours):
-    """Time the runners into row["results"] (ms) and row["gconv_vs"]: each other library's
-    median over ours ("gconv", or "convert" for the training step)."""
-    samples = time_interleaved(runners, settings["rounds"], settings["min_sample_s"],
-                               settings["budget_s"])
-    row["results"] = {lib: stats_ms(s) for lib, s in samples.items()}
-    mine = row["results"][ours]["median_ms"]
-    row["gconv_vs"] = {lib: r["median_ms"] / mine for lib, r in row["results"].items()
-                       if lib != ours}
-    return row
-
-
 def bench_case(case, threads, processes, settings):
     """One row: the case at ``threads`` threads (gconv and torch in this process)."""
     arrays = case.arrays()
@@ -247,8 +203,8 @@ def bench_case(case, threads, processes, settings):
             runners["onnxruntime"] = processes["onnxruntime"].runner(case, arrays, threads)
         except Exception as e:          # noqa: BLE001
             row["errors"]["onnxruntime"] = f"{type(e).__name__}: {str(e)[:200]}"
-    expected = _as_numpy(runners["torch"]()).astype(np.float64)
-    return _finish_row(row, runners, settings, expected, GRAD_RTOL)
+    check_against_torch(row, runners, GRAD_RTOL)
+    return time_row(row, runners, settings, "gconv", "gconv_vs")
 
 
 def training_step_case(threads, settings):
@@ -289,8 +245,8 @@ def training_step_case(threads, settings):
             loss_fn(m(x), target).backward()
             opt.step()
         return run
-    return _time_row(row, {"torch": step(model), "convert": step(converted)}, settings,
-                     "convert")
+    return time_row(row, {"torch": step(model), "convert": step(converted)}, settings,
+                    "convert", "gconv_vs")
 
 
 def run_training(names, thread_counts, peers, mode="full", rounds=None, min_sample_s=None,
@@ -316,14 +272,8 @@ def run_training(names, thread_counts, peers, mode="full", rounds=None, min_samp
                     done += 1
     if progress:
         progress(done, total, "done")
-    machine = machine_info(["torch"] + installed, 1)
-    machine["fma_peak_gflops_per_core"] = None          # not measured for this mode
-    return {"machine": machine,
-            "settings": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "mode": mode,
-                         "kind": "training", "cases": list(names),
-                         "threads": list(thread_counts), "peers": list(peers),
-                         "units": "ms", **settings},
-            "results": results}
+    return ms_report("training", mode, settings, thread_counts, peers, installed, results,
+                     cases=list(names))
 
 
 def training_summary(report):
@@ -338,9 +288,8 @@ def training_summary(report):
         ratios = [r["gconv_vs"]["torch"] for r in rows]
         gd = [r["gconv_vs"]["torch"] for r in rows if r["family"] in ("depthwise", "grouped")]
         worst = min(rows, key=lambda r: r["gconv_vs"]["torch"])
-        out[t] = {"geomean_all": float(np.exp(np.mean(np.log(ratios)))),
-                  "geomean_grouped_depthwise": float(np.exp(np.mean(np.log(gd))))
-                  if gd else None,
+        out[t] = {"geomean_all": geometric_mean(ratios),
+                  "geomean_grouped_depthwise": geometric_mean(gd),
                   "slowest": (worst["name"], worst["gconv_vs"]["torch"])}
     return out
 
@@ -359,15 +308,8 @@ def format_training_table(report):
             v = r["gconv_vs"].get(lib)
             cells.append("-" if v is None else f"{v:.2f}x")
         rows.append(cells)
-        for lib, why in {**r["skipped"], **r["errors"]}.items():
-            notes.append(f"  {r['name']} t{r['threads']}: {lib}: {why}")
-        if not r["outputs_match"]:
-            notes.append(f"  {r['name']} t{r['threads']}: OUTPUT MISMATCH "
-                         f"{r['max_abs_error']}")
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i >= 2 else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths))) for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
+        notes += row_notes(r, f"{r['name']} t{r['threads']}")
+    lines = aligned(rows, 2)
     for t, s in training_summary(report).items():
         gd = s["geomean_grouped_depthwise"]
         lines.append(f"{t} thread(s): gconv vs torch, geometric mean {s['geomean_all']:.2f}x "
@@ -380,19 +322,8 @@ def format_training_table(report):
 
 
 def write_training_plot(report, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     rows = report["results"]
-    labels = [f"{r['name']} t{r['threads']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows) + 2), 4.5))
-    ax.bar(np.arange(len(rows)), [r["gconv_vs"].get("torch", np.nan) for r in rows])
-    ax.axhline(1.0, color="black", linewidth=0.8)
-    ax.set_xticks(np.arange(len(rows)))
-    ax.set_xticklabels(labels, rotation=90, fontsize=7)
-    ax.set_ylabel("gconv speed-up over torch (x)")
-    ax.set_title(f"Transposed and backward layers, medians ({report['machine'].get('cpu', '')})",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ratio_plot(path, [f"{r['name']} t{r['threads']}" for r in rows],
+               {"vs torch": [r["gconv_vs"].get("torch", np.nan) for r in rows]},
+               "gconv speed-up over torch (x)",
+               f"Transposed and backward layers, medians ({report['machine'].get('cpu', '')})")
