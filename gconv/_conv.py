@@ -196,12 +196,14 @@ def _check_mode_pads(mode, pads, shape):
                          f"(top, bottom, left, right)={pads} for input of size {H}x{W}")
 
 
-def _check_out(out, cp, arrays):
+def _check_out(out, shape, dtype, arrays):
+    """``out=``: an ndarray of the output's shape and dtype, writeable, C-contiguous, not
+    overlapping any of ``arrays`` ((name, array or None) pairs)."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != cp.user_output_shape or out.dtype != cp.problem.dtype:
-        raise ValueError(f"out must have shape {cp.user_output_shape} and dtype "
-                         f"{cp.problem.dtype}, got shape {out.shape} and dtype {out.dtype}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"out must have shape {tuple(shape)} and dtype "
+                         f"{dtype}, got shape {out.shape} and dtype {out.dtype}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError("out must be a writeable, C-contiguous array")
     for name, a in arrays:
@@ -366,8 +368,9 @@ def conv2d(input: FloatArray, weight: FloatArray, bias: Optional[FloatArray] = N
     if residual is not None:
         residual = _check_residual(residual, cp)
     if out is not None:
-        _check_out(out, cp, (("input", input), ("weight", weight), ("bias", bias),
-                             ("residual", residual)))
+        _check_out(out, cp.user_output_shape, cp.problem.dtype,
+                   (("input", input), ("weight", weight), ("bias", bias),
+                    ("residual", residual)))
     return _execute(cp, as_float_array(input, "input"), as_float_array(weight, "weight"),
                     bias if bias is None else as_float_array(bias, "bias"), residual, out)
 
@@ -544,7 +547,8 @@ class Conv2d(FrozenParameters):
         if residual is not None:
             residual = _check_residual(residual, cp)
         if out is not None:
-            _check_out(out, cp, (("input", input), ("residual", residual)))
+            _check_out(out, cp.user_output_shape, cp.problem.dtype,
+                       (("input", input), ("residual", residual)))
         return _execute(cp, as_float_array(input, "input"), self._weight, self._bias,
                         residual, out, packed)
 

@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from . import _activation, _kernels, _threads
-from ._conv import _call_plan, _contiguous, _execute
+from ._conv import _call_plan, _check_out, _contiguous, _execute
 from ._reference import apply_activation
 from ._types import ActivationSpec, Algorithm, FloatArray
 from ._validation import (FLOAT_DTYPES, as_float_array, as_int, check_groups,
@@ -331,17 +331,8 @@ def _finish_2d(x, w, b, batched, stride, dilation, output_padding, pads, groups,
     shape = (xb.shape[0], w.shape[1] * groups, *out_hw)
     y = None
     if out is not None:
-        user = shape if batched else shape[1:]
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != user or out.dtype != x.dtype:
-            raise ValueError(f"out must have shape {user} and dtype {x.dtype}, got shape "
-                             f"{out.shape} and dtype {out.dtype}")
-        if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out must be a writeable, C-contiguous array")
-        for name, a in (("input", x), ("weight", w), ("bias", b)):
-            if a is not None and np.may_share_memory(out, a):
-                raise ValueError(f"out must not overlap {name}")
+        _check_out(out, shape if batched else shape[1:], x.dtype,
+                   (("input", x), ("weight", w), ("bias", b)))
         y = out if batched else out[None]
     dtype = x.dtype
     xc = _contiguous(xb, dtype)
