@@ -51,7 +51,7 @@ extensions = [
         # -O3 for the micro-kernels; no -march=native: SIMD variants are chosen at run time.
         # GCONV_OPT replaces -O3 (which follows CFLAGS, so an -O there has no effect); .ci/sanitize
         # sets -O2. Not -O1: the depthwise kernels' shift counts become immediates only once
-        # loops are unrolled, so -O1 fails to compile (_mm512_alignr_epi32 in dwconv_body.h).
+        # loops are unrolled, so -O1 fails to compile (_mm512_alignr_epi32 in DW_S2_SHIFT, gconv/src/dwconv/simd.h).
         extra_compile_args=[*shlex.split(os.getenv("GCONV_OPT", "-O3")), "-std=gnu11", "-fno-math-errno", "-Wno-unused-function", "-Wno-maybe-uninitialized"],
         extra_link_args=[],
         # every header under gconv/src/ (common/, gemm/, dwconv/ and the top level)

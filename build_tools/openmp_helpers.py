@@ -127,11 +127,6 @@ def probe_openmp(compiler):
         return None
 
 
-def check_openmp_support(compiler):
-    """True when ``compiler`` (a distutils CCompiler) builds and runs an OpenMP program."""
-    return probe_openmp(compiler) is None
-
-
 def openmp_build_flags(compiler):
     """Flags to add to compile and link args; [] means a serial build."""
     if os.getenv("GCONV_NO_OPENMP"):

@@ -9,11 +9,7 @@ cdef extern from *:
     #else
         #define GCONV_OPENMP_ENABLED 0
         static inline int omp_get_max_threads(void) { return 1; }
-        static inline int omp_get_thread_num(void) { return 0; }
-        static inline int omp_get_num_procs(void) { return 1; }
     #endif
     """
     bint GCONV_OPENMP_ENABLED
     int omp_get_max_threads() noexcept nogil
-    int omp_get_thread_num() noexcept nogil
-    int omp_get_num_procs() noexcept nogil

@@ -84,30 +84,13 @@ static const FN(dw_any_tile_fn) FN(dw_any_tiles)[16] = {DW_ANY_TILE_LIST(DW_ANY_
 #undef DW_ANY_TILE_PTR
 #undef DW_ANY_TILE_LIST
 
-/* VLEN x VLEN transpose: row i read at s[i] (s NULL: s0 + i*lds), column i written to
- * d[i] (d NULL: d0 + i*ldd). */
-DW_INLINE void FN(dw_tr_any)(const T *const *s, const T *s0, long lds, T *const *d, T *d0,
-                             long ldd)
-{
-    VEC r[VLEN];
-#pragma GCC unroll 16
-    for (int i = 0; i < VLEN; i++) r[i] = LOADU(s ? s[i] : s0 + i * lds);
-    FN(transpose_regs)(r);
-#pragma GCC unroll 16
-    for (int i = 0; i < VLEN; i++) STOREU(d ? d[i] : d0 + i * ldd, r[i]);
-}
-
 /* Grid geometry (the planner sizes scratch with these): padded columns the taps and the
  * input reach, vectors per phase (wq) and per grid row (gw = SW * wq). */
 static long FN(dw_any_wq)(const dw_params *p)
 {
     long cols = (p->OW - 1) * p->SW + (p->KW - 1) * p->DW + 1;
     if (cols < p->PL + p->W) cols = p->PL + p->W;
-    return (cols + p->SW - 1) / p->SW;
-}
-static long FN(dw_any_grid_rows)(const dw_params *p, long rows)
-{
-    return (rows - 1) * p->SH + (p->KH - 1) * p->DH + 1;
+    return FN(ceil_div)(cols, p->SW);
 }
 
 /* Scratch layout, in elements of T: grid, weights (M*KK vectors), bias (M vectors), stage
@@ -115,8 +98,8 @@ static long FN(dw_any_grid_rows)(const dw_params *p, long rows)
 static long FN(dw_any_scratch)(const dw_params *p, long rows)
 {
     const long KK = p->KH * p->KW, gw = p->SW * FN(dw_any_wq)(p);
-    const long longs = (KK * (long)sizeof(long) + sizeof(T) - 1) / (long)sizeof(T);
-    return (FN(dw_any_grid_rows)(p, rows) * gw + p->M * (KK + 1) + rows * p->OW + 1) * VLEN +
+    const long longs = FN(ceil_div)(KK * (long)sizeof(long), (long)sizeof(T));
+    return (dw_in_rows(p, rows) * gw + p->M * (KK + 1) + rows * p->OW + 1) * VLEN +
            longs + VLEN;
 }
 
@@ -128,9 +111,9 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
     const long KH = p->KH, KW = p->KW, KK = KH * KW, SH = p->SH, SW = p->SW;
     const long plane = p->OH * OW, C_out = p->C_out;
     const long wq = FN(dw_any_wq)(p), gw = SW * wq, gv = gw * VLEN;
-    const long rows = oh1 - oh0, nin = FN(dw_any_grid_rows)(p, rows);
+    const long rows = oh1 - oh0, nin = dw_in_rows(p, rows);
     T *grid = scratch;
-    T *wts = grid + FN(dw_any_grid_rows)(p, p->rows_per_task) * gv;
+    T *wts = grid + dw_in_rows(p, p->rows_per_task) * gv;
     T *bvs = wts + M * KK * VLEN;
     T *stage = bvs + M * VLEN;
     T *dummy = stage + p->rows_per_task * OW * VLEN;
@@ -192,7 +175,12 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
                 if (nc < VLEN)
                     for (int i = 0; i < VLEN; i++) s[i] = xc + (i < nc ? i : nc - 1) * HW + qs;
                 if (SW == 1 && iw + VLEN <= W) {
-                    FN(dw_tr_any)(s0 ? NULL : s, s0, HW, NULL, row + qd * VLEN, VLEN);
+                    if (s0 != NULL) {
+                        FN(transpose_block)(s0, HW, row + qd * VLEN, VLEN);
+                    } else {
+                        for (int i = 0; i < VLEN; i++) d[i] = row + (qd + i) * VLEN;
+                        FN(dw_tr)(s, NULL, 0, d, NULL, NULL);
+                    }
                     iw += VLEN, qd += VLEN;
                     if (iw == W) iw = 0, qd = p->PL, row += gv;
                     continue;
@@ -205,7 +193,7 @@ static void FN(dw_any_task)(const dw_params *p, const T *x, const T *w, const T 
                         row += gv;
                     }
                 }
-                FN(dw_tr_any)(s0 ? NULL : s, s0, HW, d, NULL, 0);
+                FN(dw_tr)(s0 ? NULL : s, s0, HW, d, NULL, NULL);
             }
         } else {
             for (long q = q0; q < q1; q++) {

@@ -151,7 +151,6 @@ static void FN(dw_test_params)(dw_params *p, const gconv_ukr_call *c, int act)
     p->alpha = c->d[0], p->lo = c->d[1], p->hi = c->d[2];
     p->M = 1;
     p->vlen = VLEN;
-    p->elem_size = (int)sizeof(T);
 }
 
 /* dw.row and dw.direct */

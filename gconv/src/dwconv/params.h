@@ -67,7 +67,12 @@ typedef struct {
     /* what decided the path, for the report (dwconv/report.h); no task reads them */
     int unrolled;              /* the kernel that runs has its taps compiled in */
     int lanes_declined;        /* DW_LANES_*: why lanes mode does not take the problem */
-    int elem_size;             /* sizeof(T) */
 } dw_params;
+
+/* Input rows that `rows` consecutive output rows read (the kernel's extent included). */
+static inline long dw_in_rows(const dw_params *p, long rows)
+{
+    return (rows - 1) * p->SH + (p->KH - 1) * p->DH + 1;
+}
 
 #endif

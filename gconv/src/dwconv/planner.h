@@ -34,12 +34,6 @@ static long FN(dw_wq)(const dw_params *p)
     return FN(dw_round)(p->SW * cols + (p->KW - 1) * p->DW + 1);
 }
 
-/* Scratch rows needed by `rows` output rows. */
-static long FN(dw_in_rows)(const dw_params *p, long rows)
-{
-    return (rows - 1) * p->SH + (p->KH - 1) * p->DH + 1;
-}
-
 static int FN(dw_use_plane)(const dw_params *p)
 {
     return p->SH == 1 && p->SW == 1 && p->OW == p->W && p->W < VLEN &&
@@ -100,7 +94,7 @@ static int FN(dw_direct_ok)(const dw_params *p)
     if (p->SW == 2) return 1;
     /* and only if most of a row's vectors need no mask: masking costs an AND per load,
      * which on rows of a few vectors outweighs the copy it saves */
-    const long nvec = (p->OW + VLEN - 1) / VLEN, span = p->SW * VLEN + (p->KW - 1) * p->DW;
+    const long nvec = FN(ceil_div)(p->OW, VLEN), span = p->SW * VLEN + (p->KW - 1) * p->DW;
     long masked = 0;
     for (long j = 0; j < nvec; j++) {
         const long c = j * VLEN < p->OW - VLEN ? j * VLEN : p->OW - VLEN;
@@ -149,6 +143,28 @@ static int FN(dw_any_fits)(const dw_params *p)
     return !(p->kernel_id == DW_K_3S1 && FN(dw_use_plane)(p) && 2 * p->W >= VLEN);
 }
 
+/* Blocks of VLEN channels for the lanes modes, several per task when work_per_block (one
+ * block's multiply-adds) is small, else (0) one. Any split gives the same results: every
+ * channel is computed the same way in whichever lane and block it lands. */
+static void FN(dw_lane_blocks)(dw_params *p, long work_per_block, int n_threads)
+{
+    const long blocks = FN(ceil_div)(p->G, VLEN);
+    const long nb = work_per_block > 0
+                    ? FN(dw_units_per_task)(work_per_block, blocks, p->N, n_threads) : 1;
+    p->groups_per_task = nb * VLEN;
+    p->n_group_blocks = FN(ceil_div)(blocks, nb);
+}
+
+/* Every mode's last step: tasks of `rows` output rows (images x group blocks x row
+ * blocks) and the task loop's chunks. */
+static void FN(dw_finish_tasks)(dw_params *p, long rows, int n_threads)
+{
+    p->rows_per_task = rows;
+    p->n_row_blocks = FN(ceil_div)(p->OH, rows);
+    p->n_tasks = p->N * p->n_group_blocks * p->n_row_blocks;
+    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
+}
+
 /* Bands of output rows whose grid and stage fit the scratch cap; whole planes take several
  * channel blocks per task when they are small; bands are split further when images x
  * blocks x bands are too few for the threads (>= 4 tasks each). */
@@ -161,24 +177,16 @@ static void FN(dw_plan_any)(dw_params *p, int n_threads)
     long rows = p->OH;
     while (rows > 1 && FN(dw_any_scratch)(p, rows) * (long)sizeof(T) > FN(dw_any_cap)(p))
         rows = (rows + 1) / 2;
-    const long blocks = (p->G + VLEN - 1) / VLEN;
-    long nb = 1;
-    if (rows == p->OH)
-        nb = FN(dw_units_per_task)((long)VLEN * p->M * p->OH * p->OW * p->KH * p->KW, blocks,
-                                   p->N, n_threads);
-    p->groups_per_task = nb * VLEN;
-    p->n_group_blocks = (blocks + nb - 1) / nb;
+    FN(dw_lane_blocks)(p, rows == p->OH
+                          ? (long)VLEN * p->M * p->OH * p->OW * p->KH * p->KW : 0, n_threads);
     const long want = 4L * n_threads, base = p->N * p->n_group_blocks;
-    if (n_threads > 1 && base * ((p->OH + rows - 1) / rows) < want) {
-        const long split = (want + base - 1) / base;
-        const long r = (p->OH + split - 1) / split;
+    if (n_threads > 1 && base * FN(ceil_div)(p->OH, rows) < want) {
+        const long r = FN(ceil_div)(p->OH, FN(ceil_div)(want, base));
         if (r < rows) rows = r > 0 ? r : 1;
     }
-    p->sub_rows = p->rows_per_task = rows;
-    p->n_row_blocks = (p->OH + rows - 1) / rows;
-    p->n_tasks = base * p->n_row_blocks;
+    p->sub_rows = rows;
     p->scratch_elems = FN(dw_any_scratch)(p, rows);
-    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
+    FN(dw_finish_tasks)(p, rows, n_threads);
 }
 
 static void FN(dw_plan)(void *params, int n_threads, int flags)
@@ -187,7 +195,6 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
     (void)flags;
     p->vlen = VLEN;
     p->zero_scratch = 1;     /* the tasks never write the padding (see dw_fill_row) */
-    p->elem_size = (int)sizeof(T);
     p->kernel_id = FN(dw_kernel_id)(p);
     p->lanes_declined = FN(dw_lanes_declined)(p);
     /* the unrolled 3x3 lanes tile first: 960 x 7x7 (MobileNetV2) 18.9 us against 26.1 in
@@ -200,18 +207,10 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
         p->mode = DW_MODE_LANES;
         p->unrolled = 1;                  /* dw_lanes_tile: 3x3 compiled in */
         p->strip_channels = 1;
-        p->sub_rows = p->rows_per_task = p->OH;
-        p->n_row_blocks = 1;
+        p->sub_rows = p->OH;
         p->scratch_elems = ((p->H + 2) * (p->W + 2) + 9 + 1 + p->H * p->W + 1) * VLEN;
-        /* blocks of VLEN channels per task (any split gives the same results: every
-         * channel is computed the same way in whichever lane and block it lands) */
-        const long blocks = (p->G + VLEN - 1) / VLEN;
-        const long nb = FN(dw_units_per_task)((long)VLEN * p->OH * p->OW * 9, blocks, p->N,
-                                              n_threads);
-        p->groups_per_task = nb * VLEN;
-        p->n_group_blocks = (blocks + nb - 1) / nb;
-        p->n_tasks = p->N * p->n_group_blocks;
-        p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
+        FN(dw_lane_blocks)(p, (long)VLEN * p->OH * p->OW * 9, n_threads);
+        FN(dw_finish_tasks)(p, p->OH, n_threads);
         return;
     }
     p->mode = FN(dw_use_plane)(p) ? DW_MODE_PLANE : DW_MODE_ROW;
@@ -234,7 +233,7 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
         if (sb < rb) sb = rb;
         if (sb > p->OH) sb = p->OH;
         p->sub_rows = sb;
-        p->scratch_elems = FN(dw_in_rows)(p, sb) * pitch + 2 * VLEN;
+        p->scratch_elems = dw_in_rows(p, sb) * pitch + 2 * VLEN;
         if (!p->unrolled)                      /* the generic kernel's tap tables */
             p->scratch_elems += FN(dw_generic_table_elems)(p);
     }
@@ -243,18 +242,13 @@ static void FN(dw_plan)(void *params, int n_threads, int flags)
     const long mb = FN(dw_units_per_task)(p->M * p->OH * p->OW * p->KH * p->KW, p->G, p->N,
                                           n_threads);
     p->groups_per_task = mb;
-    p->n_group_blocks = (p->G + mb - 1) / mb;
+    p->n_group_blocks = FN(ceil_div)(p->G, mb);
     /* rows per task: split the rows when images x group blocks are too few for the threads */
     const long base = p->N * p->n_group_blocks;
     long rows = p->OH;
     if (n_threads > 1 && base < want) {
-        const long split = (want + base - 1) / base;
-        rows = (p->OH + split - 1) / split;
-        rows = (rows + rb - 1) / rb * rb;
+        rows = FN(ceil_div)(FN(ceil_div)(p->OH, FN(ceil_div)(want, base)), rb) * rb;
         if (rows < 1) rows = 1;
     }
-    p->rows_per_task = rows;
-    p->n_row_blocks = (p->OH + rows - 1) / rows;
-    p->n_tasks = base * p->n_row_blocks;
-    p->task_chunk = FN(task_chunk)(p->n_tasks, n_threads, FN(call_streams)(GCONV_PB(p)));
+    FN(dw_finish_tasks)(p, rows, n_threads);
 }

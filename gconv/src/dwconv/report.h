@@ -14,7 +14,7 @@ static const char *const dw_mode_names[] = {"row", "plane", "lanes", "lanes-any"
 /* Why the kernel that runs is the generic one (p->unrolled == 0). */
 static void dw_report_generic(const dw_params *p, gconv_report *r)
 {
-    if (p->vlen * p->elem_size < 32) {
+    if (p->lanes_declined == DW_LANES_NO_ISA) {     /* vectors under 32 bytes */
         gconv_report_say(r, "; this ISA (vectors of %d) runs the generic kernel only", p->vlen);
         return;
     }

@@ -6,14 +6,10 @@
 /* The generic kernel's tap tables for dw_args, computed once per task into the end of its
  * scratch (the strips would otherwise divide by the runtime stride and dilation per tap:
  * two divisions per tap were most of the old generic kernel's time): coff, KW entries;
- * khmap, dw_generic_rows(p) x DW_RB. */
-static long FN(dw_generic_rows)(const dw_params *p)
-{
-    return (DW_RB - 1) * p->SH + (p->KH - 1) * p->DH + 1;
-}
+ * khmap, dw_in_rows(p, DW_RB) x DW_RB. */
 static long FN(dw_generic_table_elems)(const dw_params *p)
 {
-    const long bytes = p->KW * (long)sizeof(long) + FN(dw_generic_rows)(p) * DW_RB * 2;
+    const long bytes = p->KW * (long)sizeof(long) + dw_in_rows(p, DW_RB) * DW_RB * 2;
     return (bytes + (long)sizeof(T) - 1) / (long)sizeof(T) + 1;
 }
 static void FN(dw_generic_taps)(const dw_params *p, long wq, long *coff, short *khmap)
@@ -22,7 +18,7 @@ static void FN(dw_generic_taps)(const dw_params *p, long wq, long *coff, short *
         const long col = kw * p->DW;
         coff[kw] = (col % p->SW) * wq + col / p->SW;
     }
-    for (long i = 0, rows = FN(dw_generic_rows)(p); i < rows; i++)
+    for (long i = 0, rows = dw_in_rows(p, DW_RB); i < rows; i++)
         for (long r = 0; r < DW_RB; r++) {
             const long dh = i - r * p->SH;
             khmap[i * DW_RB + r] =

@@ -169,7 +169,7 @@ DW_INLINE void FN(dw_strip_generic)(const int MM, const int RB, const int NV,
 {
     const dw_params *p = a->p;
     const long KH = p->KH, KW = p->KW, KK = KH * KW, pitch = a->pitch;
-    const long NI = (RB - 1) * p->SH + (KH - 1) * p->DH + 1;
+    const long NI = dw_in_rows(p, RB);
     const long *coff = a->coff;
     VEC acc[2][DW_RB_MAX][4];
 #pragma GCC unroll 2

@@ -147,7 +147,7 @@ static void FN(dw_task)(const void *params, const void *x_, const void *w_, cons
                 const long r1 = part ? oh1 : (d1 > d0 ? d0 : oh1);
                 for (long ob = r0; ob < r1; ob += SB) {
                     const long rows = ob + SB < r1 ? SB : r1 - ob;
-                    const long nin = FN(dw_in_rows)(p, rows), ih0 = ob * p->SH - p->PT;
+                    const long nin = dw_in_rows(p, rows), ih0 = ob * p->SH - p->PT;
                     if (nph == 1)
                         FN(dw_fill_rows)(p, xc, ih0, nin, rows0, pitch, wq);
                     else

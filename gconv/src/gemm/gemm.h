@@ -44,7 +44,6 @@ static const gconv_kind FN(gemm_kind) = {"gemm", sizeof(gemm_params), FN(gemm_pl
 #undef N_UKR
 #undef N_UKRC
 #undef MP_MAX
-#undef FN_CEIL
 #undef FLAT_PLANE_VECS
 #undef GCONV_UKR
 #undef GCONV_UKR_ENTRY

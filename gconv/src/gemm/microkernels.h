@@ -33,7 +33,6 @@
  *   so no staging tile and no copy pass (both are stores, ~2 cycles each on this core).
  */
 
-#define FN_CEIL(a, b) (((a) + (b) - 1) / (b))
 #define MR_MAX 14
 #define NV_MAX 8
 

@@ -21,7 +21,7 @@ static double FN(pixels_cost)(int mr, int nv, long pixels)
     const long NR = (long)nv * VLEN;
     const long full = pixels / NR, rem = pixels - full * NR;
     double c = full * FN(step_cost)(mr, nv);
-    if (rem > 0) c += FN(step_cost)(mr, FN(tail_nv)(mr, (int)FN_CEIL(rem, VLEN)));
+    if (rem > 0) c += FN(step_cost)(mr, FN(tail_nv)(mr, (int)FN(ceil_div)(rem, VLEN)));
     return c;
 }
 
@@ -210,7 +210,7 @@ static void FN(gemm_plan)(void *params, int n_threads, int flags)
         p->n_ptiles = FN(ceil_div)(p->P, p->NC);
         /* only the last pixel tile can end in a ragged chunk (NC is a multiple of NR) */
         const long ragged = (p->P - (p->n_ptiles - 1) * p->NC) % NR;
-        p->tail_nv = ragged ? FN(tail_nv)(p->MR, (int)FN_CEIL(ragged, VLEN)) : p->NV;
+        p->tail_nv = ragged ? FN(tail_nv)(p->MR, (int)FN(ceil_div)(ragged, VLEN)) : p->NV;
         p->ukr = (const void *)FN(find_ukr)(p->MR, p->NV);
         p->tail_ukr = (const void *)FN(find_ukr)(p->MR, p->tail_nv);
         p->PW = p->PROWS = p->QPAD = 0;

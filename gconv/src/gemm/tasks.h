@@ -94,7 +94,7 @@ static void FN(phase_task)(const gemm_params *p, const T *x_ng, const T *w_g,
     const long rb = (p->OH - oh0 < p->NC) ? p->OH - oh0 : p->NC;
     const long qn = (rb - 1) * PW + OW;             /* wide pixels holding valid outputs */
     const long QPAD = p->QPAD;
-    const int tail_v = FN(tail_nv)(MR, (int)FN_CEIL(qn % NR, VLEN));
+    const int tail_v = FN(tail_nv)(MR, (int)FN(ceil_div)(qn % NR, VLEN));
     const long tail_nr = (long)tail_v * VLEN;
     const FN(ukr_fn) tail_ukr = FN(find_ukr)(MR, tail_v);
 
